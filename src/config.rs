@@ -1,0 +1,239 @@
+//! Typed configuration, read from the environment (and `.env` when present).
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Everything Herald needs to start, parsed once: a bad value stops start-up
+/// with a message naming the variable instead of surfacing later.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind_addr: SocketAddr,
+    pub sse_keep_alive: Duration,
+    pub sse_retry: Duration,
+    pub event_retention: Duration,
+    pub cors_allowed_origins: CorsOrigins,
+    pub shutdown_grace: Duration,
+}
+
+/// Which browser origins may call the API and open streams cross-origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    None,
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}={value:?}: {expected}")]
+pub struct ConfigError {
+    variable: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db?mode=rwc";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can configure a server
+    /// without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str, default: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        Ok(Self {
+            database_url: parse_database_url(get("DATABASE_URL", DEFAULT_DATABASE_URL))?,
+            bind_addr: parse(
+                "BIND_ADDR",
+                get("BIND_ADDR", "127.0.0.1:8080"),
+                "an address such as 127.0.0.1:8080",
+            )?,
+            sse_keep_alive: seconds(
+                "SSE_KEEP_ALIVE_SECS",
+                get("SSE_KEEP_ALIVE_SECS", "15"),
+                1..=3600,
+                "a whole number of seconds from 1 to 3600",
+            )?,
+            sse_retry: millis("SSE_RETRY_MS", get("SSE_RETRY_MS", "3000"))?,
+            event_retention: hours("EVENT_RETENTION_HOURS", get("EVENT_RETENTION_HOURS", "168"))?,
+            cors_allowed_origins: parse_cors(get("CORS_ALLOWED_ORIGINS", ""))?,
+            shutdown_grace: seconds(
+                "SHUTDOWN_GRACE_SECS",
+                get("SHUTDOWN_GRACE_SECS", "10"),
+                1..=300,
+                "a whole number of seconds from 1 to 300",
+            )?,
+        })
+    }
+}
+
+fn parse<T: FromStr>(
+    variable: &'static str,
+    value: String,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError {
+        variable,
+        value,
+        expected,
+    })
+}
+
+fn ranged(
+    variable: &'static str,
+    value: String,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            variable,
+            value,
+            expected,
+        }),
+    }
+}
+
+fn seconds(
+    variable: &'static str,
+    value: String,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+) -> Result<Duration, ConfigError> {
+    ranged(variable, value, range, expected).map(Duration::from_secs)
+}
+
+fn millis(variable: &'static str, value: String) -> Result<Duration, ConfigError> {
+    ranged(
+        variable,
+        value,
+        0..=3_600_000,
+        "a whole number of milliseconds up to 3600000",
+    )
+    .map(Duration::from_millis)
+}
+
+fn hours(variable: &'static str, value: String) -> Result<Duration, ConfigError> {
+    ranged(
+        variable,
+        value,
+        1..=87_600,
+        "a whole number of hours from 1 to 87600",
+    )
+    .map(|h| Duration::from_secs(h * 3600))
+}
+
+fn parse_database_url(value: String) -> Result<String, ConfigError> {
+    if ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| value.starts_with(p))
+    {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            variable: "DATABASE_URL",
+            value,
+            expected: "a sqlite:// or postgres:// URL",
+        })
+    }
+}
+
+fn parse_cors(value: String) -> Result<CorsOrigins, ConfigError> {
+    if value.is_empty() {
+        return Ok(CorsOrigins::None);
+    }
+    if value == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let origins: Vec<String> = value
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .collect();
+    let valid = |o: &String| {
+        (o.starts_with("http://") || o.starts_with("https://"))
+            && !o[o.find("://").unwrap_or(0) + 3..].is_empty()
+    };
+    if origins.iter().all(valid) {
+        Ok(CorsOrigins::List(origins))
+    } else {
+        Err(ConfigError {
+            variable: "CORS_ALLOWED_ORIGINS",
+            value,
+            expected: "`*` or comma-separated origins such as https://app.example.com",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_serve_the_embedded_database_on_loopback() -> Result<(), ConfigError> {
+        let s = settings(&[])?;
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.sse_keep_alive, Duration::from_secs(15));
+        assert_eq!(s.sse_retry, Duration::from_millis(3000));
+        assert_eq!(s.event_retention, Duration::from_secs(168 * 3600));
+        assert_eq!(s.cors_allowed_origins, CorsOrigins::None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("SSE_KEEP_ALIVE_SECS", "soon"),
+            ("SSE_KEEP_ALIVE_SECS", "0"),
+            ("SSE_RETRY_MS", "-1"),
+            ("EVENT_RETENTION_HOURS", "1.5"),
+            ("BIND_ADDR", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("CORS_ALLOWED_ORIGINS", "example.com"),
+        ] {
+            let message = match settings(&[(var, value)]) {
+                Ok(_) => panic!("{var}={value} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.starts_with(&format!("invalid {var}=")), "{message}");
+        }
+    }
+
+    #[test]
+    fn cors_takes_a_list_or_a_wildcard() -> Result<(), ConfigError> {
+        let s = settings(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, http://localhost:3000/",
+        )])?;
+        assert_eq!(
+            s.cors_allowed_origins,
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        assert_eq!(
+            settings(&[("CORS_ALLOWED_ORIGINS", "*")])?.cors_allowed_origins,
+            CorsOrigins::Any
+        );
+        Ok(())
+    }
+}

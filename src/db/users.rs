@@ -1,0 +1,66 @@
+//! Queries on the users table. They take `&impl ConnectionTrait` so they run
+//! on the pool or inside a write transaction alike.
+
+use sea_orm::ColumnTrait;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::entities::user;
+use crate::domain::{Email, User, UserId};
+
+pub async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
+    Ok(user::Entity::find_by_id(id.uuid())
+        .one(conn)
+        .await?
+        .map(User::from))
+}
+
+/// Up to `limit` users in id order, after the user `after` when given: ids
+/// never change, so following pages visits every user exactly once.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    after: Option<UserId>,
+    limit: u64,
+) -> Result<Vec<User>, DbErr> {
+    let mut query = user::Entity::find()
+        .order_by_asc(user::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(user::Column::Id.gt(after.uuid()));
+    }
+    Ok(query.all(conn).await?.into_iter().map(User::from).collect())
+}
+
+pub async fn insert(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
+    user::Entity::insert(row(user))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn update(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
+    user::Entity::update(row(user)).exec(conn).await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &impl ConnectionTrait, id: UserId) -> Result<(), DbErr> {
+    user::Entity::delete_many()
+        .filter(user::Column::Id.eq(id.uuid()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+fn row(user: &User) -> user::ActiveModel {
+    user::ActiveModel {
+        id: Set(user.id.uuid()),
+        user_name: Set(user.user_name.clone()),
+        email: Set(user.email.clone()),
+        email_key: Set(Email::key_of(&user.email)),
+        display_name: Set(user.display_name.clone()),
+        version: Set(user.version),
+        created_at: Set(user.created_at),
+        updated_at: Set(user.updated_at),
+    }
+}

@@ -1,0 +1,22 @@
+//! Herald's vocabulary: values parsed from untrusted input into types that
+//! cannot hold an invalid value, and the events that writes produce.
+
+mod display_name;
+mod email;
+mod field_errors;
+mod precondition;
+mod topic;
+mod user;
+mod user_event;
+mod user_input;
+mod user_name;
+
+pub use display_name::DisplayName;
+pub use email::Email;
+pub use field_errors::FieldErrors;
+pub use precondition::IfMatch;
+pub use topic::{Topic, TopicFilter};
+pub use user::{User, UserId};
+pub use user_event::UserEvent;
+pub use user_input::{NewUser, UserPatch};
+pub use user_name::UserName;

@@ -1,0 +1,67 @@
+//! The one error type of Herald's request paths. `http::error_response` maps
+//! it to a status code and a JSON body.
+
+use sea_orm::DbErr;
+
+use crate::domain::{FieldErrors, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request body must be sent as Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body has invalid fields: {}", .0.fields().collect::<Vec<_>>().join(", "))]
+    Validation(FieldErrors),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("no such endpoint")]
+    RouteNotFound,
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
+    #[error("no user has the id {0}")]
+    UserNotFound(UserId),
+    #[error("another user already has this {field}")]
+    Duplicate { field: &'static str },
+    #[error("the user has changed since you read it: its version is now {current}")]
+    VersionMismatch { current: i64 },
+    #[error("the database is unavailable")]
+    DatabaseUnavailable(#[source] DbErr),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(error: DbErr) -> Self {
+        if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
+            // Index names carry the column (see the users migration).
+            if let Some(field) = ["user_name", "email"]
+                .into_iter()
+                .find(|f| message.contains(f))
+            {
+                return Self::Duplicate { field };
+            }
+        }
+        match error {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::DatabaseUnavailable(error),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}

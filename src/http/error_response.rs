@@ -1,0 +1,64 @@
+//! How every `Error` reaches a client: one status code and one JSON shape,
+//! `{"error": {"code", "message", "details"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+impl Error {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Validation(_) => "validation_failed",
+            Self::BadRequest { code, .. } => code,
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UserNotFound(_) => "not_found",
+            Self::Duplicate { .. } => "duplicate",
+            Self::VersionMismatch { .. } => "precondition_failed",
+            Self::DatabaseUnavailable(_) => "database_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn details(&self) -> Value {
+        match self {
+            Self::Validation(fields) => json!({ "fields": fields }),
+            Self::Duplicate { field } => json!({ "field": field }),
+            Self::VersionMismatch { current } => json!({ "current_version": current }),
+            Self::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UserNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Duplicate { .. } => StatusCode::CONFLICT,
+            Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        HttpResponse::build(status).json(json!({
+            "error": { "code": self.code(), "message": self.to_string(), "details": self.details() }
+        }))
+    }
+}

@@ -1,0 +1,70 @@
+//! The JSON object a write request carries.
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, mime};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+
+use crate::domain::FieldErrors;
+use crate::error::Error;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Past this much a refused body is no longer read, and the connection is
+/// closed instead: reading it first is what lets a 413 reach the client
+/// rather than a connection reset.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest for JsonObject {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = matches!(
+            req.mime_type(),
+            Ok(Some(m)) if m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        );
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&mut payload).await;
+            if !is_json {
+                return Err(Error::UnsupportedMediaType);
+            }
+            let value: Value =
+                serde_json::from_slice(&body?).map_err(|e| Error::MalformedJson(e.to_string()))?;
+            match value {
+                Value::Object(object) => Ok(Self(object)),
+                _ => {
+                    let mut errors = FieldErrors::default();
+                    errors.add("body", "must be a JSON object");
+                    Err(Error::Validation(errors))
+                }
+            }
+        })
+    }
+}
+
+/// Reads the whole body, or reports it too large once it has been read (up
+/// to `DRAIN_LIMIT`).
+async fn read_body(payload: &mut Payload) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::MalformedJson(format!("the body could not be read: {e}")))?;
+        seen += chunk.len();
+        if seen <= BODY_LIMIT {
+            body.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(Error::PayloadTooLarge { limit: BODY_LIMIT });
+    }
+    Ok(body)
+}

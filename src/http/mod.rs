@@ -1,0 +1,12 @@
+//! The HTTP layer: routes, handlers, request bodies, error responses, the
+//! event stream and request logging.
+
+mod error_response;
+mod json_body;
+mod request_log;
+mod routes;
+mod stream;
+mod users;
+
+pub use request_log::log_request;
+pub use routes::configure;

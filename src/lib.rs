@@ -1,0 +1,11 @@
+//! Herald: users CRUD whose every committed write streams live over
+//! Server-Sent Events, replayable with `Last-Event-ID`.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod sse;
+pub mod startup;
+pub mod telemetry;

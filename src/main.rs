@@ -1,0 +1,68 @@
+use std::process::ExitCode;
+
+use herald::config::Settings;
+use herald::startup::Application;
+use herald::telemetry::{self, LogFormat};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing .env is normal; the environment alone is enough.
+    let _ = dotenvy::dotenv();
+    let log_format = LogFormat::parse(&std::env::var("LOG_FORMAT").unwrap_or_default());
+    let started = log_format
+        .and_then(|format| {
+            telemetry::init(
+                &std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                format,
+            )
+        })
+        .and_then(|()| Settings::from_env().map_err(|e| e.to_string()));
+    let settings = match started {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("herald: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let stop = app.stop_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing streams, finishing requests");
+        stop.stop().await;
+    });
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,150 @@
+//! Builds the running service from `Settings`: database, notifier, relay,
+//! pruner and HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+
+use crate::config::{CorsOrigins, Settings};
+use crate::db::{self, event_log, retention};
+use crate::sse::{SseNotifier, StreamSettings, spawn_relay};
+
+/// Events the shared live feed holds; a stream further behind than this
+/// catches up from the event log instead.
+const LIVE_FEED_CAPACITY: usize = 1024;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+    notifier: Arc<SseNotifier>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("could not open the database at {}", settings.database_url))?;
+        let notifier = Arc::new(SseNotifier::new(
+            event_log::last_id(&db).await?,
+            LIVE_FEED_CAPACITY,
+        ));
+        let listener = TcpListener::bind(settings.bind_addr)
+            .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        spawn_relay(notifier.clone(), db.clone());
+        retention::spawn_pruner(db.clone(), settings.event_retention, notifier.closing());
+        let server = serve(listener, &settings, db.clone(), notifier.clone())?;
+        tracing::info!(address = %listener_address(&settings, port), "herald is listening");
+        Ok(Self {
+            port,
+            server,
+            db,
+            notifier,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn notifier(&self) -> Arc<SseNotifier> {
+        self.notifier.clone()
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            notifier: self.notifier.clone(),
+        }
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Stops a running application gracefully.
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    notifier: Arc<SseNotifier>,
+}
+
+impl StopHandle {
+    /// Stops accepting connections, ends the open streams (their clients
+    /// reconnect elsewhere or later with `Last-Event-ID`) and waits for
+    /// in-flight requests.
+    pub async fn stop(&self) {
+        self.notifier.close();
+        self.server.stop(true).await;
+    }
+}
+
+fn listener_address(settings: &Settings, port: u16) -> String {
+    format!("http://{}:{port}", settings.bind_addr.ip())
+}
+
+fn serve(
+    listener: TcpListener,
+    settings: &Settings,
+    db: DatabaseConnection,
+    notifier: Arc<SseNotifier>,
+) -> anyhow::Result<Server> {
+    let stream_settings = StreamSettings {
+        keep_alive: settings.sse_keep_alive,
+        retry: settings.sse_retry,
+    };
+    let cors_origins = settings.cors_allowed_origins.clone();
+    let db = web::Data::new(db);
+    let notifier = web::Data::from(notifier);
+    let stream_settings = web::Data::new(stream_settings);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(Condition::new(
+                cors_origins != CorsOrigins::None,
+                cors(&cors_origins),
+            ))
+            .wrap(from_fn(crate::http::log_request))
+            .app_data(db.clone())
+            .app_data(notifier.clone())
+            .app_data(stream_settings.clone())
+            .configure(crate::http::configure)
+    })
+    // Without this a client that closed its stream is only noticed when a
+    // write to it fails, one or two keep-alives later.
+    .h1_allow_half_closed(false)
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_grace.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+fn cors(origins: &CorsOrigins) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers(["content-type", "if-match", "last-event-id"])
+        .expose_headers(["etag", "location"])
+        // Browsers enforce CORS; refusing here would also break same-origin
+        // requests, which carry an Origin header too.
+        .block_on_origin_mismatch(false)
+        .max_age(3600);
+    match origins {
+        CorsOrigins::Any => cors.allow_any_origin(),
+        CorsOrigins::List(list) => list
+            .iter()
+            .fold(cors, |cors, origin| cors.allowed_origin(origin)),
+        CorsOrigins::None => cors,
+    }
+}
