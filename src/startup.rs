@@ -135,7 +135,7 @@ fn cors(origins: &CorsOrigins) -> Cors {
     let cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers(["content-type", "if-match", "last-event-id"])
-        .expose_headers(["etag", "location"])
+        .expose_headers(["etag", "location", "herald-last-event-id"])
         // Browsers enforce CORS; refusing here would also break same-origin
         // requests, which carry an Origin header too.
         .block_on_origin_mismatch(false)

@@ -1,12 +1,13 @@
 //! Queries on the users table. They take `&impl ConnectionTrait` so they run
 //! on the pool or inside a write transaction alike.
 
-use sea_orm::ColumnTrait;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait};
 
 use super::entities::user;
+use super::event_log;
 use crate::domain::{Email, User, UserId};
 
 pub async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
@@ -30,6 +31,25 @@ pub async fn page(
         query = query.filter(user::Column::Id.gt(after.uuid()));
     }
     Ok(query.all(conn).await?.into_iter().map(User::from).collect())
+}
+
+/// A page of users and the id of the newest event they reflect, read from
+/// one snapshot: a client that subscribes after that id misses nothing and
+/// sees nothing twice.
+pub async fn page_as_of_event(
+    db: &DatabaseConnection,
+    after: Option<UserId>,
+    limit: u64,
+) -> Result<(Vec<User>, i64), DbErr> {
+    // SQLite reads one snapshot per transaction anyway; PostgreSQL's default
+    // takes one per statement.
+    let isolation = (db.get_database_backend() == DbBackend::Postgres)
+        .then_some(IsolationLevel::RepeatableRead);
+    let txn = db.begin_with_config(isolation, None).await?;
+    let last_event_id = event_log::last_id(&txn).await?;
+    let users = page(&txn, after, limit).await?;
+    txn.commit().await?;
+    Ok((users, last_event_id))
 }
 
 pub async fn insert(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {

@@ -3,6 +3,7 @@
 
 mod error_response;
 mod json_body;
+mod page;
 mod request_log;
 mod routes;
 mod stream;

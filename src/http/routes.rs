@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::{stream, users};
+use super::{page, stream, users};
 use crate::error::Error;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,6 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource(["/api/sse/stream", "/events"]).route(web::get().to(stream::stream)))
+    .route("/", web::get().to(page::index))
+    .route("/assets/app.js", web::get().to(page::script))
+    .route("/assets/app.css", web::get().to(page::stylesheet))
     .default_service(web::to(not_found));
 }
 

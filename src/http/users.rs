@@ -26,7 +26,13 @@ pub struct ListQuery {
 struct UserPage {
     items: Vec<User>,
     next_cursor: Option<String>,
+    /// The newest event this page reflects: subscribe with
+    /// `?last_event_id=` this to follow on without a gap.
+    last_event_id: i64,
 }
+
+/// Response header twin of `last_event_id`.
+const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
 
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -56,14 +62,21 @@ pub async fn list(
         })?),
     };
     // One extra row tells whether another page follows.
-    let mut items = users::page(db.get_ref(), after, limit + 1).await?;
+    let (mut items, last_event_id) =
+        users::page_as_of_event(db.get_ref(), after, limit + 1).await?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
         items.last().map(|u| u.id.to_string())
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(UserPage { items, next_cursor }))
+    Ok(HttpResponse::Ok()
+        .insert_header((LAST_EVENT_ID_HEADER, last_event_id.to_string()))
+        .json(UserPage {
+            items,
+            next_cursor,
+            last_event_id,
+        }))
 }
 
 #[tracing::instrument(skip_all)]

@@ -1,0 +1,1 @@
+// Herald live users page
