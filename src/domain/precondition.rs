@@ -24,7 +24,7 @@ impl IfMatch {
             Self::Absent | Self::Any => true,
             Self::Tags(tags) => {
                 let current = format!("\"{version}\"");
-                tags.iter().any(|t| *t == current)
+                tags.contains(&current)
             }
         }
     }

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ pub struct SseNotifier {
     live: Mutex<LiveFeed>,
     gap: Notify,
     subscribers: watch::Sender<usize>,
+    catch_ups: AtomicU64,
     closing: CancellationToken,
 }
 
@@ -43,6 +45,7 @@ impl SseNotifier {
             live: Mutex::new(LiveFeed { last_id, sender }),
             gap: Notify::new(),
             subscribers: watch::Sender::new(0),
+            catch_ups: AtomicU64::new(0),
             closing: CancellationToken::new(),
         }
     }
@@ -91,6 +94,16 @@ impl SseNotifier {
         self.subscribers
             .send_modify(|n| *n = n.saturating_add_signed(delta));
         *self.subscribers.borrow()
+    }
+
+    pub(super) fn count_catch_up(&self) {
+        self.catch_ups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times a stream fell behind the live feed and caught up
+    /// from the event log.
+    pub fn catch_ups(&self) -> u64 {
+        self.catch_ups.load(Ordering::Relaxed)
     }
 
     /// Ends every open stream (clients reconnect with `Last-Event-ID`) and

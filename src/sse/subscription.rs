@@ -49,7 +49,7 @@ pub struct Subscription {
     ready: VecDeque<Bytes>,
     keep_alive: Interval,
     closing: CancellationToken,
-    _registration: Registration,
+    registration: Registration,
 }
 
 impl Subscription {
@@ -95,7 +95,7 @@ impl Subscription {
             ready,
             keep_alive,
             closing: notifier.closing(),
-            _registration: Registration::new(notifier),
+            registration: Registration::new(notifier),
         })
     }
 
@@ -134,6 +134,7 @@ impl Subscription {
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, cursor = self.cursor, "stream fell behind the live feed; catching up from the log");
+                        self.registration.0.count_catch_up();
                         self.behind = true;
                     }
                     Err(RecvError::Closed) => return None,

@@ -1,0 +1,114 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{PROMPTLY, SseClient, TestResult, herald_binary, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_disconnect_are_released() -> TestResult {
+    let app = spawn_app().await;
+    let mut streams = Vec::new();
+    for _ in 0..200 {
+        streams.push(app.subscribe("", &[]).await);
+    }
+    app.wait_for_subscribers(200, PROMPTLY).await;
+    drop(streams);
+    // Within about one keep-alive interval (1 s in tests).
+    app.wait_for_subscribers(0, Duration::from_secs(3)).await;
+    app.create_user("still.serving").await;
+    Ok(())
+}
+
+/// The real binary, run the way operators do: no configuration but a port,
+/// in a fresh working directory.
+struct Herald {
+    child: Child,
+    address: String,
+    dir: tempfile::TempDir,
+}
+
+impl Herald {
+    async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dir = tempfile::tempdir()?;
+        let mut child = Command::new(herald_binary())
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let address = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let address = lines.by_ref().map_while(Result::ok).find_map(|line| {
+                let entry: Value = serde_json::from_str(&line).ok()?;
+                entry["address"].as_str().map(str::to_owned)
+            });
+            // Keep draining so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            address
+        });
+        let address = tokio::time::timeout(PROMPTLY, address).await??.ok_or("the server never said where it listens")?;
+        Ok(Self { child, address, dir })
+    }
+
+    fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let status = Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]).status()?;
+        assert!(status.success());
+        Ok(())
+    }
+
+    async fn wait(self) -> Result<(std::process::ExitStatus, Duration), Box<dyn std::error::Error + Send + Sync>> {
+        let started = Instant::now();
+        let mut child = self.child;
+        let status = tokio::time::timeout(PROMPTLY, tokio::task::spawn_blocking(move || child.wait())).await???;
+        Ok((status, started.elapsed()))
+    }
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_end_streams_and_exit_zero() -> TestResult {
+    for signal in ["TERM", "INT"] {
+        let herald = Herald::start().await?;
+        assert!(herald.dir.path().join("herald.db").exists(), "the default database is a file in the working directory");
+        let client = reqwest::Client::new();
+        let response = client.get(format!("{}/api/sse/stream", herald.address)).send().await?;
+        let mut stream = SseClient::new(response);
+        let created = client
+            .post(format!("{}/api/v1/users", herald.address))
+            .json(&serde_json::json!({"user_name": "ada", "email": "ada@example.com"}))
+            .send()
+            .await?;
+        assert_eq!(created.status(), 201);
+        assert_eq!(stream.expect_event().await.id_number(), 1);
+
+        herald.signal(signal)?;
+        while let Some(frame) = tokio::time::timeout(PROMPTLY, stream.next_frame()).await? {
+            assert!(frame.data.is_none());
+        }
+        let (status, took) = herald.wait().await?;
+        assert!(status.success(), "SIG{signal}: {status}");
+        assert!(took < Duration::from_secs(5), "SIG{signal} took {took:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_setting_stops_start_up_with_one_line() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let output = Command::new(herald_binary())
+        .current_dir(dir.path())
+        .env("SSE_KEEP_ALIVE_SECS", "soon")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SSE_KEEP_ALIVE_SECS"), "{stderr}");
+    assert!(!dir.path().join("herald.db").exists(), "nothing started");
+    Ok(())
+}

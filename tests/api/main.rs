@@ -1,0 +1,14 @@
+//! One integration-test binary: every test starts the real server on a
+//! random loopback port against its own SQLite file and talks HTTP and SSE
+//! to it.
+
+mod helpers;
+
+mod concurrency;
+mod errors;
+mod events;
+mod lifecycle;
+mod resume;
+mod slow_subscriber;
+mod stream;
+mod users;
