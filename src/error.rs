@@ -1,7 +1,7 @@
 //! The one error type of Herald's request paths. `http::error_response` maps
 //! it to a status code and a JSON body.
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 use crate::domain::{FieldErrors, UserId};
 
@@ -53,10 +53,36 @@ impl From<DbErr> for Error {
                 return Self::Duplicate { field };
             }
         }
-        match error {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::DatabaseUnavailable(error),
-            other => Self::Internal(other.into()),
+        if is_unavailable(&error) {
+            Self::DatabaseUnavailable(error)
+        } else {
+            Self::Internal(error.into())
         }
+    }
+}
+
+/// Whether `error` says the database cannot be reached (as opposed to a
+/// query it refused): clients should retry those later.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed => true,
+                // SQLSTATE class 08 (connection exception) and 57P01-57P03
+                // (the server is shutting down or not accepting connections).
+                Sqlx::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 

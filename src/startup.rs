@@ -9,10 +9,13 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 
 use crate::config::{CorsOrigins, Settings};
+use crate::db::notifications::{self, ListenerState};
 use crate::db::{self, event_log, retention};
+use crate::http::Readiness;
+use crate::metrics::HttpMetrics;
 use crate::sse::{SseNotifier, StreamSettings, spawn_relay};
 
 /// Events the shared live feed holds; a stream further behind than this
@@ -39,8 +42,11 @@ impl Application {
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         spawn_relay(notifier.clone(), db.clone());
+        let readiness = Readiness {
+            listener: listen_to_other_instances(&db, &notifier),
+        };
         retention::spawn_pruner(db.clone(), settings.event_retention, notifier.closing());
-        let server = serve(listener, &settings, db.clone(), notifier.clone())?;
+        let server = serve(listener, &settings, db.clone(), notifier.clone(), readiness)?;
         tracing::info!(address = %listener_address(&settings, port), "herald is listening");
         Ok(Self {
             port,
@@ -91,6 +97,25 @@ impl StopHandle {
     }
 }
 
+/// On PostgreSQL, wakes the relay whenever any instance commits an event.
+fn listen_to_other_instances(
+    db: &DatabaseConnection,
+    notifier: &Arc<SseNotifier>,
+) -> Option<Arc<ListenerState>> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return None;
+    }
+    let state = Arc::new(ListenerState::default());
+    let waker = notifier.clone();
+    notifications::spawn_listener(
+        db.get_postgres_connection_pool().clone(),
+        state.clone(),
+        move || waker.wake_relay(),
+        notifier.closing(),
+    );
+    Some(state)
+}
+
 fn listener_address(settings: &Settings, port: u16) -> String {
     format!("http://{}:{port}", settings.bind_addr.ip())
 }
@@ -100,6 +125,7 @@ fn serve(
     settings: &Settings,
     db: DatabaseConnection,
     notifier: Arc<SseNotifier>,
+    readiness: Readiness,
 ) -> anyhow::Result<Server> {
     let stream_settings = StreamSettings {
         keep_alive: settings.sse_keep_alive,
@@ -109,6 +135,8 @@ fn serve(
     let db = web::Data::new(db);
     let notifier = web::Data::from(notifier);
     let stream_settings = web::Data::new(stream_settings);
+    let readiness = web::Data::new(readiness);
+    let http_metrics = web::Data::new(HttpMetrics::default());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Condition::new(
@@ -119,6 +147,8 @@ fn serve(
             .app_data(db.clone())
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())
+            .app_data(readiness.clone())
+            .app_data(http_metrics.clone())
             .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a

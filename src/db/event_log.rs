@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::entities::event;
@@ -72,7 +72,27 @@ pub async fn append(
     })
     .exec_without_returning(txn)
     .await?;
+    wake_other_instances(txn, id).await?;
     Ok(logged)
+}
+
+/// The channel PostgreSQL instances notify each other on.
+pub const NOTIFY_CHANNEL: &str = "herald_events";
+
+/// On PostgreSQL, tells every instance's relay that event `id` exists. The
+/// notification is sent only if the transaction commits. The payload is the
+/// id alone: relays read the event from the table, the source of truth.
+async fn wake_other_instances(txn: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [NOTIFY_CHANNEL.into(), id.to_string().into()],
+    );
+    txn.execute_raw(statement).await?;
+    Ok(())
 }
 
 /// The oldest event still retained, if any.

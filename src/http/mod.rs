@@ -3,11 +3,13 @@
 
 mod error_response;
 mod json_body;
+mod operations;
 mod page;
 mod request_log;
 mod routes;
 mod stream;
 mod users;
 
+pub use operations::Readiness;
 pub use request_log::log_request;
 pub use routes::configure;

@@ -3,9 +3,13 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::web;
 
-/// One log line per request: method, path, status and the time to the
-/// response head (for a stream, the time until it opened).
+use crate::metrics::HttpMetrics;
+
+/// One log line and one metrics sample per request: method, path, status
+/// and the time to the response head (for a stream, the time until it
+/// opened, not its lifetime).
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -13,13 +17,17 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
     let response = next.call(req).await?;
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        latency_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
-        "request"
-    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    tracing::info!(%method, %path, status, latency_ms = %format_args!("{:.3}", elapsed * 1000.0), "request");
+    if let Some(metrics) = metrics {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        metrics.observe(&route, method.as_str(), status, elapsed);
+    }
     Ok(response)
 }

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::{page, stream, users};
+use super::{operations, page, stream, users};
 use crate::error::Error;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,6 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource(["/api/sse/stream", "/events"]).route(web::get().to(stream::stream)))
+    .route("/healthz", web::get().to(operations::healthz))
+    .route("/readyz", web::get().to(operations::readyz))
+    .route("/metrics", web::get().to(operations::metrics))
     .route("/", web::get().to(page::index))
     .route("/assets/app.js", web::get().to(page::script))
     .route("/assets/app.css", web::get().to(page::stylesheet))

@@ -19,15 +19,39 @@ pub struct EventFrame {
 /// Hands committed events to every open stream, in event-id order.
 ///
 /// Writers call [`SseNotifier::publish`] after their commit. Commits of
-/// concurrent writers can reach it out of order; an event that is not the
-/// next one is left to the relay, which reads the log from the last
-/// delivered id, so subscribers always see 1, 2, 3, … without gaps.
+/// concurrent writers can reach it out of order, and other instances' commits
+/// not at all; an event that is not the next one is left to the relay, which
+/// reads the log from the last delivered id, so subscribers always see
+/// 1, 2, 3, … without gaps or duplicates.
 pub struct SseNotifier {
     live: Mutex<LiveFeed>,
-    gap: Notify,
+    relay: Notify,
     subscribers: watch::Sender<usize>,
-    catch_ups: AtomicU64,
+    stats: FanoutStats,
     closing: CancellationToken,
+}
+
+/// Counters for operators; see `/metrics`.
+#[derive(Debug, Default)]
+pub struct FanoutStats {
+    /// Events committed by this instance's writers.
+    pub committed: AtomicU64,
+    /// Events delivered to this instance's live feed, from any instance.
+    pub delivered: AtomicU64,
+    /// Times a stream fell behind the live feed and caught up from the log.
+    pub catch_ups: AtomicU64,
+    /// `reset` events sent to clients whose resume point was unusable.
+    pub resets: AtomicU64,
+}
+
+impl FanoutStats {
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 struct LiveFeed {
@@ -43,20 +67,21 @@ impl SseNotifier {
         let (sender, _) = broadcast::channel(capacity);
         Self {
             live: Mutex::new(LiveFeed { last_id, sender }),
-            gap: Notify::new(),
+            relay: Notify::new(),
             subscribers: watch::Sender::new(0),
-            catch_ups: AtomicU64::new(0),
+            stats: FanoutStats::default(),
             closing: CancellationToken::new(),
         }
     }
 
     /// Announces a committed event.
     pub fn publish(&self, event: &LoggedEvent) {
+        self.stats.committed.fetch_add(1, Ordering::Relaxed);
         let mut live = self.live();
         if event.id == live.last_id + 1 {
-            live.deliver(event);
+            live.deliver(event, &self.stats);
         } else if event.id > live.last_id + 1 {
-            self.gap.notify_one();
+            self.wake_relay();
         }
     }
 
@@ -65,13 +90,19 @@ impl SseNotifier {
         let mut live = self.live();
         for event in events {
             if event.id > live.last_id {
-                live.deliver(event);
+                live.deliver(event, &self.stats);
             }
         }
     }
 
-    pub(super) async fn gap_noticed(&self) {
-        self.gap.notified().await;
+    /// Asks the relay to deliver whatever the log holds past the last
+    /// delivered event.
+    pub fn wake_relay(&self) {
+        self.relay.notify_one();
+    }
+
+    pub(super) async fn relay_woken(&self) {
+        self.relay.notified().await;
     }
 
     /// A receiver of every event delivered from now on, and the id of the
@@ -96,14 +127,8 @@ impl SseNotifier {
         *self.subscribers.borrow()
     }
 
-    pub(super) fn count_catch_up(&self) {
-        self.catch_ups.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// How many times a stream fell behind the live feed and caught up
-    /// from the event log.
-    pub fn catch_ups(&self) -> u64 {
-        self.catch_ups.load(Ordering::Relaxed)
+    pub fn stats(&self) -> &FanoutStats {
+        &self.stats
     }
 
     /// Ends every open stream (clients reconnect with `Last-Event-ID`) and
@@ -122,8 +147,9 @@ impl SseNotifier {
 }
 
 impl LiveFeed {
-    fn deliver(&mut self, event: &LoggedEvent) {
+    fn deliver(&mut self, event: &LoggedEvent, stats: &FanoutStats) {
         self.last_id = event.id;
+        stats.delivered.fetch_add(1, Ordering::Relaxed);
         let frame = EventFrame {
             id: event.id,
             topic: event.topic.clone(),

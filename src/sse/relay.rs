@@ -1,6 +1,6 @@
 //! Delivers from the event log whatever the live path could not: events
-//! published out of order, or never published (a writer cancelled between
-//! its commit and its publish).
+//! published out of order, committed by another instance, or never
+//! published (a writer cancelled between its commit and its publish).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub fn spawn_relay(
         loop {
             tokio::select! {
                 () = closing.cancelled() => break,
-                () = notifier.gap_noticed() => {}
+                () = notifier.relay_woken() => {}
                 _ = sweep.tick() => {}
             }
             if let Err(error) = catch_up(&notifier, &db).await {

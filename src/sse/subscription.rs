@@ -13,7 +13,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{EventFrame, SseNotifier, frame};
+use super::{EventFrame, FanoutStats, SseNotifier, frame};
 use crate::db::event_log;
 use crate::domain::TopicFilter;
 
@@ -72,12 +72,14 @@ impl Subscription {
                 match check_resume_point(id, last_id, oldest) {
                     Ok(()) => (id, true),
                     Err(reason) => {
+                        FanoutStats::count(&notifier.stats().resets);
                         ready.push_back(reset(reason, last_id));
                         (last_id, false)
                     }
                 }
             }
             Start::Unreadable => {
+                FanoutStats::count(&notifier.stats().resets);
                 let last_id = event_log::last_id(&db).await?;
                 ready.push_back(reset("invalid", last_id));
                 (last_id, false)
@@ -134,7 +136,7 @@ impl Subscription {
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, cursor = self.cursor, "stream fell behind the live feed; catching up from the log");
-                        self.registration.0.count_catch_up();
+                        FanoutStats::count(&self.registration.0.stats().catch_ups);
                         self.behind = true;
                     }
                     Err(RecvError::Closed) => return None,

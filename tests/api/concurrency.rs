@@ -1,16 +1,17 @@
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{TestResult, spawn_app};
+use crate::helpers::{Backend, TestResult, on_both_databases, spawn_app};
+
+on_both_databases!(concurrent_writers_yield_one_gapless_order);
 
 const WRITERS: usize = 16;
 const WRITES_EACH: usize = 12;
 
 /// Sixteen clients write at once; every subscriber sees ids 1..N, gapless,
 /// each once, in the same order, and the log holds the same.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_yield_one_gapless_order() -> TestResult {
-    let app = spawn_app().await;
+async fn concurrent_writers_yield_one_gapless_order(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let mut subscribers = Vec::new();
     for query in ["", "?topic=users", "?last_event_id=0"] {
         subscribers.push(app.subscribe(query, &[]).await);
@@ -45,6 +46,9 @@ async fn concurrent_writers_yield_one_gapless_order() -> TestResult {
         orders.push(seen);
         subscriber.expect_quiet().await;
     }
-    assert!(orders.windows(2).all(|w| w[0] == w[1]), "every subscriber saw the same order");
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "every subscriber saw the same order"
+    );
     Ok(())
 }

@@ -1,17 +1,30 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{TestResult, json_body, spawn_app};
+use crate::helpers::{Backend, TestResult, json_body, on_both_databases, spawn_app};
 
-#[tokio::test]
-async fn each_kind_of_write_emits_its_exact_envelope() -> TestResult {
-    let app = spawn_app().await;
+on_both_databases!(
+    each_kind_of_write_emits_its_exact_envelope,
+    every_subscriber_gets_the_same_bytes
+);
+
+async fn each_kind_of_write_emits_its_exact_envelope(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let mut stream = app.subscribe("", &[]).await;
 
-    let created = json_body(app.post_user(&json!({"user_name": "ada", "email": "ada@example.com", "display_name": "Ada"})).await).await;
+    let created = json_body(
+        app.post_user(
+            &json!({"user_name": "ada", "email": "ada@example.com", "display_name": "Ada"}),
+        )
+        .await,
+    )
+    .await;
     let id = created["id"].as_str().ok_or("id")?.to_owned();
     let frame = stream.expect_event().await;
     assert_eq!(frame.id.as_deref(), Some("1"));
-    assert_eq!(frame.event, None, "data events are default `message` events");
+    assert_eq!(
+        frame.event, None,
+        "data events are default `message` events"
+    );
     assert_eq!(
         frame.json(),
         json!({
@@ -27,7 +40,14 @@ async fn each_kind_of_write_emits_its_exact_envelope() -> TestResult {
         })
     );
 
-    let updated = json_body(app.patch_user(&id, &json!({"display_name": null, "email": "ada@example.com"})).await).await;
+    let updated = json_body(
+        app.patch_user(
+            &id,
+            &json!({"display_name": null, "email": "ada@example.com"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(
         stream.expect_event().await.json(),
         json!({
@@ -40,31 +60,51 @@ async fn each_kind_of_write_emits_its_exact_envelope() -> TestResult {
         "only the changed field is reported"
     );
 
-    let replaced = json_body(app.put_user(&id, &json!({"user_name": "ada.l", "email": "ada@example.com", "display_name": "A"})).await).await;
+    let replaced = json_body(
+        app.put_user(
+            &id,
+            &json!({"user_name": "ada.l", "email": "ada@example.com", "display_name": "A"}),
+        )
+        .await,
+    )
+    .await;
     let frame = stream.expect_event().await.json();
     assert_eq!(frame["id"], 3);
-    assert_eq!(frame["data"]["updated_fields"], json!({"user_name": "ada.l", "display_name": "A"}));
+    assert_eq!(
+        frame["data"]["updated_fields"],
+        json!({"user_name": "ada.l", "display_name": "A"})
+    );
     assert_eq!(frame["data"]["user"], replaced);
 
     // Writes that change nothing emit nothing: the delete below is event 4.
     app.patch_user(&id, &json!({"display_name": "A"})).await;
-    app.put_user(&id, &json!({"user_name": "ada.l", "email": "ada@example.com", "display_name": "A"})).await;
+    app.put_user(
+        &id,
+        &json!({"user_name": "ada.l", "email": "ada@example.com", "display_name": "A"}),
+    )
+    .await;
 
     assert_eq!(app.delete_user(&id).await.status(), 204);
     let deleted = stream.expect_event().await.json();
     assert_eq!(deleted["id"], 4);
     assert_eq!(deleted["event"], "user_deleted");
     assert_eq!(deleted["topic"], format!("users/{id}"));
-    assert_eq!(deleted["data"], json!({"user_id": id, "updated_fields": {}, "user": null}));
+    assert_eq!(
+        deleted["data"],
+        json!({"user_id": id, "updated_fields": {}, "user": null})
+    );
     chrono::DateTime::parse_from_rfc3339(deleted["at"].as_str().ok_or("at")?)?;
-    assert_eq!(deleted.as_object().map(|o| o.len()), Some(5), "no extra envelope fields: {deleted}");
+    assert_eq!(
+        deleted.as_object().map(|o| o.len()),
+        Some(5),
+        "no extra envelope fields: {deleted}"
+    );
     stream.expect_quiet().await;
     Ok(())
 }
 
-#[tokio::test]
-async fn every_subscriber_gets_the_same_bytes() -> TestResult {
-    let app = spawn_app().await;
+async fn every_subscriber_gets_the_same_bytes(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let mut first = app.subscribe("", &[]).await;
     let mut second = app.subscribe("?topic=users", &[]).await;
     app.create_user("ada").await;

@@ -19,6 +19,128 @@ pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 /// How long a test waits for something that should happen at once.
 pub const PROMPTLY: Duration = Duration::from_secs(10);
 
+/// Runs each named `async fn(Backend) -> TestResult` twice: on a SQLite
+/// file, and on PostgreSQL when `TEST_DATABASE_URL` is set.
+macro_rules! on_both_databases {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> crate::helpers::TestResult {
+                super::$test(crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> crate::helpers::TestResult {
+                match crate::helpers::Backend::postgres() {
+                    Some(backend) => super::$test(backend).await,
+                    None => {
+                        eprintln!("skipped: TEST_DATABASE_URL is not set, so the PostgreSQL variant does not run");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_databases;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// An admin URL: each test creates (and drops) a database of its own.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Self> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(Self::Postgres)
+    }
+}
+
+/// A fresh database for one test, removed when the last app using it goes.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: &Backend) -> Arc<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("herald.db").display()
+                );
+                Arc::new(Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres(admin_url) => {
+                let name = format!("herald_test_{}", uuid::Uuid::now_v7().simple());
+                admin_statement(admin_url, &format!("CREATE DATABASE {name}")).await;
+                Arc::new(Self {
+                    url: with_database(admin_url, &name),
+                    _dir: None,
+                    postgres: Some((admin_url.clone(), name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop cannot await: use a runtime of its own on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(admin_statement(
+                    &admin_url,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ));
+            }
+        });
+        let _ = dropped.join();
+    }
+}
+
+async fn admin_statement(admin_url: &str, sql: &str) {
+    let mut options = sea_orm::ConnectOptions::new(admin_url);
+    options.sqlx_logging(false).max_connections(1);
+    let admin = sea_orm::Database::connect(options)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL: {e}"));
+    sea_orm::ConnectionTrait::execute_unprepared(&admin, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = admin.close().await;
+}
+
+/// `admin_url` with its database name replaced by `name`.
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: Client,
@@ -26,29 +148,31 @@ pub struct TestApp {
     pub notifier: Arc<SseNotifier>,
     stop: StopHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    pub database_url: String,
-    /// Keeps the database file alive as long as the app (and its restarts).
-    pub dir: Arc<TempDir>,
+    /// Kept as long as any app (or restart) uses it.
+    pub database: Arc<TestDatabase>,
 }
 
-/// A server on a fresh SQLite file, with a one-second keep-alive.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(&[]).await
+/// A server on a fresh database, with a one-second keep-alive.
+pub async fn spawn_app(backend: &Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
 }
 
 /// A server configured by `vars` on top of the test defaults.
-pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")));
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("herald.db").display());
-    start(dir, url, vars).await
+pub async fn spawn_app_with(backend: &Backend, vars: &[(&str, &str)]) -> TestApp {
+    start(TestDatabase::create(backend).await, vars).await
 }
 
 impl TestApp {
     /// Stops this server gracefully and starts another on the same database.
     pub async fn restart(self) -> TestApp {
-        let (dir, url) = (self.dir.clone(), self.database_url.clone());
+        let database = self.database.clone();
         self.shut_down().await;
-        start(dir, url, &[]).await
+        start(database, &[]).await
+    }
+
+    /// Another instance on the same database, as behind a load balancer.
+    pub async fn another_instance(&self) -> TestApp {
+        start(self.database.clone(), &[]).await
     }
 
     pub async fn shut_down(self) {
@@ -64,13 +188,16 @@ impl TestApp {
     }
 
     pub async fn post_user(&self, body: &Value) -> Response {
-        self.send(self.client.post(self.url("/api/v1/users")).json(body)).await
+        self.send(self.client.post(self.url("/api/v1/users")).json(body))
+            .await
     }
 
     /// Creates a user that must succeed; returns its JSON.
     pub async fn create_user(&self, user_name: &str) -> Value {
         let response = self
-            .post_user(&json!({"user_name": user_name, "email": format!("{user_name}@example.com")}))
+            .post_user(
+                &json!({"user_name": user_name, "email": format!("{user_name}@example.com")}),
+            )
             .await;
         assert_eq!(response.status(), 201, "creating {user_name}");
         json_body(response).await
@@ -81,19 +208,33 @@ impl TestApp {
     }
 
     pub async fn patch_user(&self, id: &str, body: &Value) -> Response {
-        self.send(self.client.patch(self.url(&format!("/api/v1/users/{id}"))).json(body)).await
+        self.send(
+            self.client
+                .patch(self.url(&format!("/api/v1/users/{id}")))
+                .json(body),
+        )
+        .await
     }
 
     pub async fn put_user(&self, id: &str, body: &Value) -> Response {
-        self.send(self.client.put(self.url(&format!("/api/v1/users/{id}"))).json(body)).await
+        self.send(
+            self.client
+                .put(self.url(&format!("/api/v1/users/{id}")))
+                .json(body),
+        )
+        .await
     }
 
     pub async fn delete_user(&self, id: &str) -> Response {
-        self.send(self.client.delete(self.url(&format!("/api/v1/users/{id}")))).await
+        self.send(self.client.delete(self.url(&format!("/api/v1/users/{id}"))))
+            .await
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
-        request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"))
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"))
     }
 
     /// Every user, following `next_cursor` to the end.
@@ -112,7 +253,9 @@ impl TestApp {
 
     /// Opens `/api/sse/stream` with `query` and optional extra headers.
     pub async fn subscribe(&self, query: &str, headers: &[(&str, &str)]) -> SseClient {
-        let mut request = self.client.get(self.url(&format!("/api/sse/stream{query}")));
+        let mut request = self
+            .client
+            .get(self.url(&format!("/api/sse/stream{query}")));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -124,30 +267,54 @@ impl TestApp {
     /// Waits until exactly `n` streams are open on the server.
     pub async fn wait_for_subscribers(&self, n: usize, within: Duration) {
         let mut count = self.notifier.subscriber_count();
-        let reached = tokio::time::timeout(within, count.wait_for(|c| *c == n)).await.is_ok();
-        assert!(reached, "expected {n} subscribers within {within:?}, have {}", *count.borrow());
+        let reached = tokio::time::timeout(within, count.wait_for(|c| *c == n))
+            .await
+            .is_ok();
+        assert!(
+            reached,
+            "expected {n} subscribers within {within:?}, have {}",
+            *count.borrow()
+        );
     }
 }
 
-async fn start(dir: Arc<TempDir>, database_url: String, vars: &[(&str, &str)]) -> TestApp {
+async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
     let mut all: Vec<(&str, &str)> = vec![
-        ("DATABASE_URL", &database_url),
+        ("DATABASE_URL", &database.url),
         ("BIND_ADDR", "127.0.0.1:0"),
         ("SSE_KEEP_ALIVE_SECS", "1"),
         ("SSE_RETRY_MS", "500"),
     ];
     all.extend_from_slice(vars);
-    let settings = Settings::from_lookup(|name| all.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
-        .unwrap_or_else(|e| panic!("test settings: {e}"));
-    let app = Application::build(settings).await.unwrap_or_else(|e| panic!("building the app: {e:#}"));
+    let settings = Settings::from_lookup(|name| {
+        all.iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap_or_else(|e| panic!("test settings: {e}"));
+    let app = Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("building the app: {e:#}"));
     let address = format!("http://127.0.0.1:{}", app.port());
     let (db, notifier, stop) = (app.db().clone(), app.notifier(), app.stop_handle());
     let server = tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: Client::new(), db, notifier, stop, server, database_url, dir }
+    TestApp {
+        address,
+        client: Client::new(),
+        db,
+        notifier,
+        stop,
+        server,
+        database,
+    }
 }
 
 pub async fn json_body(response: Response) -> Value {
-    response.json().await.unwrap_or_else(|e| panic!("response is not JSON: {e}"))
+    response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("response is not JSON: {e}"))
 }
 
 /// Asserts a JSON error response: status, `error.code`, and returns the body.
@@ -155,7 +322,12 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     assert_eq!(response.status(), status);
     let body = json_body(response).await;
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     body
 }
 
@@ -172,11 +344,15 @@ pub struct Frame {
 impl Frame {
     /// The data as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_str(self.data.as_deref().unwrap_or("null")).unwrap_or_else(|e| panic!("data is not JSON: {e}"))
+        serde_json::from_str(self.data.as_deref().unwrap_or("null"))
+            .unwrap_or_else(|e| panic!("data is not JSON: {e}"))
     }
 
     pub fn id_number(&self) -> i64 {
-        self.id.as_deref().and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("frame has no numeric id: {self:?}"))
+        self.id
+            .as_deref()
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_else(|| panic!("frame has no numeric id: {self:?}"))
     }
 }
 
@@ -189,7 +365,11 @@ pub struct SseClient {
 
 impl SseClient {
     pub fn new(response: Response) -> Self {
-        Self { headers: response.headers().clone(), body: Box::pin(response.bytes_stream()), buffer: Vec::new() }
+        Self {
+            headers: response.headers().clone(),
+            body: Box::pin(response.bytes_stream()),
+            buffer: Vec::new(),
+        }
     }
 
     /// The next block, or `None` when the server ended the stream.
@@ -255,7 +435,9 @@ fn parse_block(block: &str) -> Frame {
             frame.comments.push(comment.trim_start().to_owned());
             continue;
         }
-        let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+        let (field, value) = line
+            .split_once(':')
+            .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
         match field {
             "id" => frame.id = Some(value.to_owned()),
             "event" => frame.event = Some(value.to_owned()),
@@ -275,4 +457,46 @@ fn parse_block(block: &str) -> Frame {
 /// Where the `herald` binary built for these tests is.
 pub fn herald_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_herald"))
+}
+
+/// The PostgreSQL backend, or `None` after printing why the test is skipped.
+pub fn postgres_or_skip() -> Option<Backend> {
+    let backend = Backend::postgres();
+    if backend.is_none() {
+        eprintln!(
+            "skipped: TEST_DATABASE_URL is not set, so this PostgreSQL-only test does not run"
+        );
+    }
+    backend
+}
+
+/// Runs `sql` as the PostgreSQL admin (for fault injection).
+pub async fn as_postgres_admin(backend: &Backend, sql: &str) {
+    if let Backend::Postgres(admin_url) = backend {
+        admin_statement(admin_url, sql).await;
+    }
+}
+
+impl TestDatabase {
+    /// The PostgreSQL database's name, for fault injection.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|(_, name)| name.as_str())
+    }
+}
+
+/// Polls `check` until it holds: for state that announces no event, such as
+/// a server's readiness.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PROMPTLY;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen within {PROMPTLY:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -4,11 +4,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{PROMPTLY, SseClient, TestResult, herald_binary, spawn_app};
+use crate::helpers::{
+    Backend, PROMPTLY, SseClient, TestResult, herald_binary, on_both_databases, spawn_app,
+};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_that_disconnect_are_released() -> TestResult {
-    let app = spawn_app().await;
+on_both_databases!(clients_that_disconnect_are_released);
+
+async fn clients_that_disconnect_are_released(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let mut streams = Vec::new();
     for _ in 0..200 {
         streams.push(app.subscribe("", &[]).await);
@@ -52,20 +55,33 @@ impl Herald {
             std::thread::spawn(move || lines.for_each(drop));
             address
         });
-        let address = tokio::time::timeout(PROMPTLY, address).await??.ok_or("the server never said where it listens")?;
-        Ok(Self { child, address, dir })
+        let address = tokio::time::timeout(PROMPTLY, address)
+            .await??
+            .ok_or("the server never said where it listens")?;
+        Ok(Self {
+            child,
+            address,
+            dir,
+        })
     }
 
     fn signal(&self, signal: &str) -> std::io::Result<()> {
-        let status = Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]).status()?;
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()?;
         assert!(status.success());
         Ok(())
     }
 
-    async fn wait(self) -> Result<(std::process::ExitStatus, Duration), Box<dyn std::error::Error + Send + Sync>> {
+    async fn wait(
+        self,
+    ) -> Result<(std::process::ExitStatus, Duration), Box<dyn std::error::Error + Send + Sync>>
+    {
         let started = Instant::now();
         let mut child = self.child;
-        let status = tokio::time::timeout(PROMPTLY, tokio::task::spawn_blocking(move || child.wait())).await???;
+        let status =
+            tokio::time::timeout(PROMPTLY, tokio::task::spawn_blocking(move || child.wait()))
+                .await???;
         Ok((status, started.elapsed()))
     }
 }
@@ -74,9 +90,15 @@ impl Herald {
 async fn sigterm_and_sigint_end_streams_and_exit_zero() -> TestResult {
     for signal in ["TERM", "INT"] {
         let herald = Herald::start().await?;
-        assert!(herald.dir.path().join("herald.db").exists(), "the default database is a file in the working directory");
+        assert!(
+            herald.dir.path().join("herald.db").exists(),
+            "the default database is a file in the working directory"
+        );
         let client = reqwest::Client::new();
-        let response = client.get(format!("{}/api/sse/stream", herald.address)).send().await?;
+        let response = client
+            .get(format!("{}/api/sse/stream", herald.address))
+            .send()
+            .await?;
         let mut stream = SseClient::new(response);
         let created = client
             .post(format!("{}/api/v1/users", herald.address))

@@ -1,14 +1,24 @@
-use crate::helpers::{TestResult, assert_error, spawn_app};
+use crate::helpers::{Backend, TestResult, assert_error, on_both_databases, spawn_app};
 
-#[tokio::test]
-async fn the_stream_starts_with_retry_and_keeps_alive() -> TestResult {
-    let app = spawn_app().await;
+on_both_databases!(
+    the_stream_starts_with_retry_and_keeps_alive,
+    events_is_the_same_stream,
+    topics_select_events,
+    a_bad_topic_or_resume_point_is_a_400
+);
+
+async fn the_stream_starts_with_retry_and_keeps_alive(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let mut stream = app.subscribe("", &[]).await;
     assert_eq!(stream.headers["content-type"], "text/event-stream");
     assert_eq!(stream.headers["cache-control"], "no-cache");
     assert_eq!(stream.headers["x-accel-buffering"], "no");
     let first = stream.expect_frame().await;
-    assert_eq!(first.retry, Some(500), "the first frame is retry: SSE_RETRY_MS");
+    assert_eq!(
+        first.retry,
+        Some(500),
+        "the first frame is retry: SSE_RETRY_MS"
+    );
     assert!(first.data.is_none());
     // SSE_KEEP_ALIVE_SECS is 1 in tests.
     let started = std::time::Instant::now();
@@ -18,9 +28,8 @@ async fn the_stream_starts_with_retry_and_keeps_alive() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn events_is_the_same_stream() -> TestResult {
-    let app = spawn_app().await;
+async fn events_is_the_same_stream(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let response = app.get("/events").await;
     assert_eq!(response.status(), 200);
     let mut stream = crate::helpers::SseClient::new(response);
@@ -29,19 +38,33 @@ async fn events_is_the_same_stream() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn topics_select_events() -> TestResult {
-    let app = spawn_app().await;
-    let ada = app.create_user("ada").await["id"].as_str().ok_or("id")?.to_owned();
-    let grace = app.create_user("grace").await["id"].as_str().ok_or("id")?.to_owned();
-    let linus = app.create_user("linus").await["id"].as_str().ok_or("id")?.to_owned();
+async fn topics_select_events(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    let ada = app.create_user("ada").await["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
+    let grace = app.create_user("grace").await["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
+    let linus = app.create_user("linus").await["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
 
     let mut all = app.subscribe("?topic=users", &[]).await;
     let mut only_ada = app.subscribe(&format!("?topic=users/{ada}"), &[]).await;
-    let mut ada_and_linus = app.subscribe(&format!("?topic=users/{ada}&topic=users/{linus}"), &[]).await;
+    let mut ada_and_linus = app
+        .subscribe(&format!("?topic=users/{ada}&topic=users/{linus}"), &[])
+        .await;
 
     for (n, id) in [&grace, &ada, &linus, &grace].into_iter().enumerate() {
-        app.patch_user(id, &serde_json::json!({"display_name": format!("name {n}")})).await;
+        app.patch_user(
+            id,
+            &serde_json::json!({"display_name": format!("name {n}")}),
+        )
+        .await;
     }
     app.delete_user(&ada).await;
 
@@ -52,12 +75,31 @@ async fn topics_select_events() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_bad_topic_or_resume_point_is_a_400() -> TestResult {
-    let app = spawn_app().await;
-    assert_error(app.get("/api/sse/stream?topic=orders").await, 400, "invalid_topic").await;
-    assert_error(app.get("/api/sse/stream?topic=users/42").await, 400, "invalid_topic").await;
-    assert_error(app.get("/api/sse/stream?last_event_id=abc").await, 400, "invalid_last_event_id").await;
-    assert_error(app.get("/api/sse/stream?last_event_id=-1").await, 400, "invalid_last_event_id").await;
+async fn a_bad_topic_or_resume_point_is_a_400(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    assert_error(
+        app.get("/api/sse/stream?topic=orders").await,
+        400,
+        "invalid_topic",
+    )
+    .await;
+    assert_error(
+        app.get("/api/sse/stream?topic=users/42").await,
+        400,
+        "invalid_topic",
+    )
+    .await;
+    assert_error(
+        app.get("/api/sse/stream?last_event_id=abc").await,
+        400,
+        "invalid_last_event_id",
+    )
+    .await;
+    assert_error(
+        app.get("/api/sse/stream?last_event_id=-1").await,
+        400,
+        "invalid_last_event_id",
+    )
+    .await;
     Ok(())
 }

@@ -1,10 +1,19 @@
 use serde_json::json;
 
-use crate::helpers::{TestResult, json_body, spawn_app};
+use crate::helpers::{Backend, TestResult, json_body, on_both_databases, spawn_app};
 
-#[tokio::test]
-async fn create_returns_the_user_with_its_location() -> TestResult {
-    let app = spawn_app().await;
+on_both_databases!(
+    create_returns_the_user_with_its_location,
+    paging_yields_every_user_exactly_once,
+    the_list_tells_the_newest_event_of_its_snapshot,
+    patch_changes_only_what_it_names,
+    put_replaces_the_whole_user,
+    if_match_guards_against_lost_updates,
+    delete_removes_the_user
+);
+
+async fn create_returns_the_user_with_its_location(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let response = app
         .post_user(&json!({"user_name": "ada", "email": "Ada@Example.com", "display_name": "Ada Lovelace"}))
         .await;
@@ -27,12 +36,16 @@ async fn create_returns_the_user_with_its_location() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn paging_yields_every_user_exactly_once() -> TestResult {
-    let app = spawn_app().await;
+async fn paging_yields_every_user_exactly_once(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let mut created = Vec::new();
     for i in 0..7 {
-        created.push(app.create_user(&format!("user{i}")).await["id"].as_str().ok_or("id")?.to_owned());
+        created.push(
+            app.create_user(&format!("user{i}")).await["id"]
+                .as_str()
+                .ok_or("id")?
+                .to_owned(),
+        );
     }
     let mut seen = Vec::new();
     let mut path = "/api/v1/users?limit=3".to_owned();
@@ -42,7 +55,11 @@ async fn paging_yields_every_user_exactly_once() -> TestResult {
         pages += 1;
         let items = page["items"].as_array().ok_or("items")?;
         assert!(items.len() <= 3);
-        seen.extend(items.iter().map(|u| u["id"].as_str().unwrap_or_default().to_owned()));
+        seen.extend(
+            items
+                .iter()
+                .map(|u| u["id"].as_str().unwrap_or_default().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/users?limit=3&cursor={cursor}"),
             None => break,
@@ -62,9 +79,8 @@ async fn paging_yields_every_user_exactly_once() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn the_list_tells_the_newest_event_of_its_snapshot() -> TestResult {
-    let app = spawn_app().await;
+async fn the_list_tells_the_newest_event_of_its_snapshot(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
     let empty = app.get("/api/v1/users").await;
     assert_eq!(empty.headers()["herald-last-event-id"], "0");
     app.create_user("ada").await;
@@ -75,14 +91,17 @@ async fn the_list_tells_the_newest_event_of_its_snapshot() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn patch_changes_only_what_it_names() -> TestResult {
-    let app = spawn_app().await;
-    let user = app.post_user(&json!({"user_name": "ada", "email": "ada@example.com", "display_name": "Ada"})).await;
+async fn patch_changes_only_what_it_names(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    let user = app
+        .post_user(&json!({"user_name": "ada", "email": "ada@example.com", "display_name": "Ada"}))
+        .await;
     let user = json_body(user).await;
     let id = user["id"].as_str().ok_or("id")?;
 
-    let patched = app.patch_user(id, &json!({"email": "countess@example.com"})).await;
+    let patched = app
+        .patch_user(id, &json!({"email": "countess@example.com"}))
+        .await;
     assert_eq!(patched.status(), 200);
     assert_eq!(patched.headers()["etag"], "\"2\"");
     let patched = json_body(patched).await;
@@ -96,16 +115,24 @@ async fn patch_changes_only_what_it_names() -> TestResult {
     assert_eq!(cleared["display_name"], serde_json::Value::Null);
     assert_eq!(cleared["version"], 3);
 
-    let unchanged = json_body(app.patch_user(id, &json!({"email": "countess@example.com"})).await).await;
-    assert_eq!(unchanged["version"], 3, "a patch that changes nothing keeps the version");
+    let unchanged = json_body(
+        app.patch_user(id, &json!({"email": "countess@example.com"}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        unchanged["version"], 3,
+        "a patch that changes nothing keeps the version"
+    );
     assert_eq!(unchanged, cleared);
     Ok(())
 }
 
-#[tokio::test]
-async fn put_replaces_the_whole_user() -> TestResult {
-    let app = spawn_app().await;
-    let user = app.post_user(&json!({"user_name": "ada", "email": "ada@example.com", "display_name": "Ada"})).await;
+async fn put_replaces_the_whole_user(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    let user = app
+        .post_user(&json!({"user_name": "ada", "email": "ada@example.com", "display_name": "Ada"}))
+        .await;
     let user = json_body(user).await;
     let id = user["id"].as_str().ok_or("id")?;
 
@@ -117,40 +144,74 @@ async fn put_replaces_the_whole_user() -> TestResult {
     assert_eq!(replaced["display_name"], "Ada");
     assert_eq!(replaced["version"], 2);
 
-    let without_display_name = app.put_user(id, &json!({"user_name": "ada.l", "email": "ada@example.com"})).await;
+    let without_display_name = app
+        .put_user(
+            id,
+            &json!({"user_name": "ada.l", "email": "ada@example.com"}),
+        )
+        .await;
     assert_eq!(without_display_name.status(), 200);
     let replaced = json_body(without_display_name).await;
-    assert_eq!(replaced["display_name"], serde_json::Value::Null, "absent display_name becomes null");
+    assert_eq!(
+        replaced["display_name"],
+        serde_json::Value::Null,
+        "absent display_name becomes null"
+    );
     assert_eq!(replaced["version"], 3);
     Ok(())
 }
 
-#[tokio::test]
-async fn if_match_guards_against_lost_updates() -> TestResult {
-    let app = spawn_app().await;
-    let id = app.create_user("ada").await["id"].as_str().ok_or("id")?.to_owned();
+async fn if_match_guards_against_lost_updates(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    let id = app.create_user("ada").await["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
     let url = app.url(&format!("/api/v1/users/{id}"));
 
-    let ok = app.send(app.client.patch(&url).header("If-Match", "\"1\"").json(&json!({"display_name": "A"}))).await;
+    let ok = app
+        .send(
+            app.client
+                .patch(&url)
+                .header("If-Match", "\"1\"")
+                .json(&json!({"display_name": "A"})),
+        )
+        .await;
     assert_eq!(ok.status(), 200);
-    let stale = app.send(app.client.put(&url).header("If-Match", "\"1\"").json(&json!({"user_name": "bob", "email": "b@example.com"}))).await;
+    let stale = app
+        .send(
+            app.client
+                .put(&url)
+                .header("If-Match", "\"1\"")
+                .json(&json!({"user_name": "bob", "email": "b@example.com"})),
+        )
+        .await;
     let body = crate::helpers::assert_error(stale, 412, "precondition_failed").await;
     assert_eq!(body["error"]["details"]["current_version"], 2);
-    let stale_delete = app.send(app.client.delete(&url).header("If-Match", "\"1\"")).await;
+    let stale_delete = app
+        .send(app.client.delete(&url).header("If-Match", "\"1\""))
+        .await;
     assert_eq!(stale_delete.status(), 412);
 
     let current = json_body(app.get(&format!("/api/v1/users/{id}")).await).await;
-    assert_eq!(current["user_name"], "ada", "a failed precondition changes nothing");
+    assert_eq!(
+        current["user_name"], "ada",
+        "a failed precondition changes nothing"
+    );
     assert_eq!(current["version"], 2);
-    let any = app.send(app.client.delete(&url).header("If-Match", "*")).await;
+    let any = app
+        .send(app.client.delete(&url).header("If-Match", "*"))
+        .await;
     assert_eq!(any.status(), 204);
     Ok(())
 }
 
-#[tokio::test]
-async fn delete_removes_the_user() -> TestResult {
-    let app = spawn_app().await;
-    let id = app.create_user("ada").await["id"].as_str().ok_or("id")?.to_owned();
+async fn delete_removes_the_user(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    let id = app.create_user("ada").await["id"]
+        .as_str()
+        .ok_or("id")?
+        .to_owned();
     let deleted = app.delete_user(&id).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(deleted.bytes().await?.len(), 0);

@@ -1,0 +1,121 @@
+//! What operators poll: liveness, readiness and metrics.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use crate::db::{self, event_log, notifications::ListenerState};
+use crate::metrics::{self, HttpMetrics};
+use crate::sse::{FanoutStats, SseNotifier};
+
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What readiness depends on besides the database.
+pub struct Readiness {
+    /// The PostgreSQL listener that relays other instances' events; `None`
+    /// on SQLite, where there are no other instances.
+    pub listener: Option<Arc<ListenerState>>,
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(
+    db: web::Data<DatabaseConnection>,
+    readiness: web::Data<Readiness>,
+) -> HttpResponse {
+    let unready = |reason: String| {
+        HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "reason": reason }))
+    };
+    match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, db.ping()).await {
+        Err(_) => return unready("the database did not answer within 2 s".to_owned()),
+        Ok(Err(error)) => return unready(format!("the database does not answer: {error}")),
+        Ok(Ok(())) => {}
+    }
+    if readiness
+        .listener
+        .as_ref()
+        .is_some_and(|l| !l.is_listening())
+    {
+        return unready("the event relay is not listening for other instances' events".to_owned());
+    }
+    HttpResponse::Ok().json(json!({ "status": "ready" }))
+}
+
+pub async fn metrics(
+    db: web::Data<DatabaseConnection>,
+    notifier: web::Data<SseNotifier>,
+    http: web::Data<HttpMetrics>,
+) -> HttpResponse {
+    let mut out = String::new();
+    http.render(&mut out);
+    let stats = notifier.stats();
+    let subscribers = *notifier.subscriber_count().borrow();
+    metrics::single(
+        &mut out,
+        "sse_subscribers",
+        "gauge",
+        "Open event streams.",
+        subscribers,
+    );
+    for (name, help, counter) in [
+        (
+            "events_committed_total",
+            "Events committed by this instance.",
+            &stats.committed,
+        ),
+        (
+            "events_delivered_total",
+            "Events delivered to this instance's streams, from any instance.",
+            &stats.delivered,
+        ),
+        (
+            "sse_catch_ups_total",
+            "Times a stream fell behind and caught up from the event log.",
+            &stats.catch_ups,
+        ),
+        (
+            "sse_resets_total",
+            "reset events sent for unusable resume points.",
+            &stats.resets,
+        ),
+    ] {
+        metrics::single(&mut out, name, "counter", help, FanoutStats::read(counter));
+    }
+    // Unknown while the database is unreachable: the gauge is left out then.
+    if let Ok(newest) = event_log::last_id(db.get_ref()).await {
+        let lag = newest - notifier.last_delivered_id();
+        metrics::single(
+            &mut out,
+            "sse_relay_lag_events",
+            "gauge",
+            "Newest committed event id minus newest delivered.",
+            lag,
+        );
+    }
+    let pool = db::pool_usage(db.get_ref());
+    metrics::single(
+        &mut out,
+        "db_pool_connections_in_use",
+        "gauge",
+        "Database connections in use.",
+        pool.in_use,
+    );
+    metrics::single(
+        &mut out,
+        "db_pool_connections",
+        "gauge",
+        "Database connections open.",
+        pool.open,
+    );
+    let _ = writeln!(out);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out)
+}

@@ -1,0 +1,322 @@
+// Starts the real herald binary for a test: a free loopback port, a fresh
+// SQLite file, and stop/restart on the same port and database.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const heraldBin = process.env.HERALD_BIN || path.join(repoRoot, 'target', 'debug', 'herald');
+export const artifactsDir = path.join(repoRoot, 'target', 'browser');
+
+const READY_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 15_000;
+const LOG_LINES_KEPT = 200;
+
+/** A port nothing listens on right now. */
+export async function freePort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export class Herald {
+  /** Starts a server on a new port with a new database. */
+  static async start(options = {}) {
+    const herald = new Herald(options);
+    herald.dir = await mkdtemp(path.join(os.tmpdir(), 'herald-browser-'));
+    herald.dbPath = path.join(herald.dir, 'herald.db');
+    herald.port = await freePort();
+    try {
+      await herald.start();
+    } catch (error) {
+      await herald.dispose();
+      throw error;
+    }
+    return herald;
+  }
+
+  constructor({ env = {} } = {}) {
+    this.extraEnv = env;
+    this.child = null;
+    this.exited = null;
+    this.logLines = [];
+    this.starts = 0;
+  }
+
+  get baseUrl() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  url(pathAndQuery) {
+    return new URL(pathAndQuery, this.baseUrl).toString();
+  }
+
+  get running() {
+    return this.child !== null;
+  }
+
+  /** Starts (or starts again) on this server's port and database file. */
+  async start() {
+    if (this.child) throw new Error('herald is already running');
+    this.starts += 1;
+    const child = spawn(heraldBin, [], {
+      cwd: this.dir,
+      env: {
+        ...process.env,
+        DATABASE_URL: `sqlite://${this.dbPath}?mode=rwc`,
+        BIND_ADDR: `127.0.0.1:${this.port}`,
+        SSE_KEEP_ALIVE_SECS: '15',
+        ...this.extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const keep = (stream, label) => {
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop();
+        for (const line of lines) this.#remember(`[${label}#${this.starts}] ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
+      });
+    };
+    keep(child.stdout, 'out');
+    keep(child.stderr, 'err');
+    if (process.env.HERALD_TEST_LOG) {
+      child.stdout.on('data', (chunk) => process.stderr.write(chunk));
+      child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    }
+    const spawned = new Promise((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    try {
+      await spawned;
+      await this.#waitUntilReady();
+    } catch (error) {
+      await this.stop({ expectClean: false }).catch(() => {});
+      throw new Error(`herald did not start: ${error.message}\n${this.logTail()}`);
+    }
+  }
+
+  async #waitUntilReady() {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let exited = false;
+    this.exited.then(() => {
+      exited = true;
+    });
+    for (;;) {
+      if (exited) throw new Error('the process exited during start-up');
+      try {
+        const response = await fetch(this.url('/api/v1/users?limit=1'), { signal: AbortSignal.timeout(2000) });
+        await response.arrayBuffer();
+        if (response.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`no answer on ${this.baseUrl} within ${READY_TIMEOUT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** SIGTERM, then waits for the exit; returns {code, signal}. */
+  async stop({ expectClean = true } = {}) {
+    const child = this.child;
+    if (!child) return null;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS);
+    });
+    let result = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    if (result === null) {
+      child.kill('SIGKILL');
+      result = await this.exited;
+      this.child = null;
+      throw new Error(`herald did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM\n${this.logTail()}`);
+    }
+    this.child = null;
+    if (expectClean && (result.code !== 0 || result.signal !== null)) {
+      throw new Error(`herald exited with ${JSON.stringify(result)} after SIGTERM\n${this.logTail()}`);
+    }
+    return result;
+  }
+
+  /** Removes the database file (and SQLite's side files) of a stopped server. */
+  async wipeDatabase() {
+    if (this.child) throw new Error('stop herald before wiping its database');
+    for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(this.dbPath + suffix, { force: true });
+  }
+
+  async restart() {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Stops the server if needed and removes its database. */
+  async dispose() {
+    try {
+      await this.stop({ expectClean: false });
+    } finally {
+      if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  #remember(line) {
+    this.logLines.push(line);
+    if (this.logLines.length > LOG_LINES_KEPT) this.logLines.shift();
+  }
+
+  logTail(lines = 40) {
+    return `--- herald output (last ${lines} lines) ---\n${this.logLines.slice(-lines).join('\n')}`;
+  }
+
+  // ------------------------------------------------------------- the API
+
+  async request(method, pathAndQuery, body) {
+    const response = await fetch(this.url(pathAndQuery), {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
+  }
+
+  async #expect(status, method, pathAndQuery, body) {
+    const response = await this.request(method, pathAndQuery, body);
+    if (response.status !== status) {
+      throw new Error(`${method} ${pathAndQuery} answered ${response.status}, not ${status}: ${JSON.stringify(response.body)}`);
+    }
+    return response.body;
+  }
+
+  createUser(user) {
+    return this.#expect(201, 'POST', '/api/v1/users', user);
+  }
+
+  patchUser(id, patch) {
+    return this.#expect(200, 'PATCH', `/api/v1/users/${id}`, patch);
+  }
+
+  deleteUser(id) {
+    return this.#expect(204, 'DELETE', `/api/v1/users/${id}`);
+  }
+
+  listUsers(limit = 200) {
+    return this.#expect(200, 'GET', `/api/v1/users?limit=${limit}`);
+  }
+}
+
+/**
+ * Runs `fn` with a fresh server, adding the server's output to a failure and
+ * removing the server and its database afterwards.
+ */
+export async function withHerald(fn, options) {
+  const herald = await Herald.start(options);
+  try {
+    return await fn(herald);
+  } catch (error) {
+    if (error && typeof error === 'object' && typeof error.message === 'string') {
+      error.message += `\n${herald.logTail()}`;
+    }
+    throw error;
+  } finally {
+    await herald.dispose();
+  }
+}
+
+export async function ensureArtifactsDir() {
+  await mkdir(artifactsDir, { recursive: true });
+  return artifactsDir;
+}
+
+// ------------------------------------------------------------- the browser
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launches Chromium; playwright-core gives it a fresh temporary profile. */
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+}
+
+/**
+ * A new page in a new context on `herald`'s page, collecting script errors
+ * so a test can assert there were none.
+ */
+export async function openPage(browser, herald, { viewport = { width: 1280, height: 860 }, beforeGoto } = {}) {
+  const context = await browser.newContext({ viewport, baseURL: herald.baseUrl });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (error) => pageErrors.push(error));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/Failed to load resource|net::ERR_|EventSource/.test(message.text())) {
+      pageErrors.push(new Error(`console: ${message.text()}`));
+    }
+  });
+  if (beforeGoto) await beforeGoto(page);
+  await page.goto(herald.baseUrl + '/');
+  return { page, context, pageErrors };
+}
+
+/** Waits for a live stream on the page. */
+export async function waitForLive(page, timeout = 10_000) {
+  await page.waitForFunction(
+    () => document.querySelector('#connection-state')?.textContent.trim() === 'live',
+    null,
+    { timeout, polling: 'raf' },
+  );
+}
+
+/** Waits until the page has applied events up to `id`. */
+export async function waitForEventId(page, id, timeout = 10_000) {
+  await page.waitForFunction(
+    (wanted) => Number(document.querySelector('#last-event-id')?.textContent) >= wanted,
+    id,
+    { timeout, polling: 'raf' },
+  );
+}
+
+export function rowSelector(id) {
+  return `#users-body tr[data-user-id="${id}"]`;
+}
+
+export async function cellText(page, id, field) {
+  return page.locator(`${rowSelector(id)} [data-field="${field}"]`).innerText();
+}
+
+/** Waits until a cell of a user's row reads `text`. */
+export async function waitForCell(page, id, field, text, timeout = 10_000) {
+  await page.waitForFunction(
+    ([selector, wanted]) => document.querySelector(selector)?.textContent.trim() === wanted,
+    [`${rowSelector(id)} [data-field="${field}"]`, text],
+    { timeout, polling: 'raf' },
+  );
+}
+
+export async function rowCount(page, id) {
+  return page.locator(rowSelector(id)).count();
+}
