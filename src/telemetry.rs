@@ -1,5 +1,7 @@
 //! Logging: `RUST_LOG` filters, `LOG_FORMAT` picks text or JSON lines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

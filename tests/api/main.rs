@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod behind_nginx;
 mod concurrency;
 mod errors;
 mod events;
