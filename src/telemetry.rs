@@ -26,9 +26,11 @@ impl LogFormat {
 pub fn init(filter: &str, format: LogFormat) -> Result<(), String> {
     let filter =
         EnvFilter::try_new(filter).map_err(|e| format!("invalid RUST_LOG={filter:?}: {e}"))?;
+    // Colours only for a person at a terminal, never into files or pipes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
