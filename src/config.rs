@@ -1,6 +1,7 @@
 //! Typed configuration, read from the environment (and `.env` when present).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,6 +16,14 @@ pub struct Settings {
     pub event_retention: Duration,
     pub cors_allowed_origins: CorsOrigins,
     pub shutdown_grace: Duration,
+    /// PEM files to serve HTTPS (with HTTP/2) instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
 }
 
 /// Which browser origins may call the API and open streams cross-origin.
@@ -72,7 +81,28 @@ impl Settings {
                 1..=300,
                 "a whole number of seconds from 1 to 300",
             )?,
+            tls: parse_tls(get("TLS_CERT_PATH", ""), get("TLS_KEY_PATH", ""))?,
         })
+    }
+}
+
+fn parse_tls(cert: String, key: String) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(TlsFiles {
+            cert_path: cert.into(),
+            key_path: key.into(),
+        })),
+        (true, false) => Err(ConfigError {
+            variable: "TLS_CERT_PATH",
+            value: cert,
+            expected: "a PEM certificate chain, set together with TLS_KEY_PATH",
+        }),
+        (false, true) => Err(ConfigError {
+            variable: "TLS_KEY_PATH",
+            value: key,
+            expected: "a PEM private key, set together with TLS_CERT_PATH",
+        }),
     }
 }
 
@@ -208,6 +238,7 @@ mod tests {
             ("BIND_ADDR", "localhost"),
             ("DATABASE_URL", "mysql://x"),
             ("CORS_ALLOWED_ORIGINS", "example.com"),
+            ("TLS_KEY_PATH", "key.pem"),
         ] {
             let message = match settings(&[(var, value)]) {
                 Ok(_) => panic!("{var}={value} was accepted"),

@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod sse;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

@@ -117,7 +117,12 @@ fn listen_to_other_instances(
 }
 
 fn listener_address(settings: &Settings, port: u16) -> String {
-    format!("http://{}:{port}", settings.bind_addr.ip())
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}:{port}", settings.bind_addr.ip())
 }
 
 fn serve(
@@ -127,6 +132,11 @@ fn serve(
     notifier: Arc<SseNotifier>,
     readiness: Readiness,
 ) -> anyhow::Result<Server> {
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
     let stream_settings = StreamSettings {
         keep_alive: settings.sse_keep_alive,
         retry: settings.sse_retry,
@@ -155,10 +165,12 @@ fn serve(
     // write to it fails, one or two keep-alives later.
     .h1_allow_half_closed(false)
     .disable_signals()
-    .shutdown_timeout(settings.shutdown_grace.as_secs())
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(settings.shutdown_grace.as_secs());
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 fn cors(origins: &CorsOrigins) -> Cors {

@@ -1,8 +1,11 @@
 // Starts the real herald binary for a test: a free loopback port, a fresh
-// SQLite file, and stop/restart on the same port and database.
-import { spawn } from 'node:child_process';
+// SQLite file, and stop/restart on the same port and database; with
+// `{ tls: true }` it serves HTTPS (HTTP/2 and HTTP/1.1) with a self-signed
+// certificate made for the test.
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +30,27 @@ export async function freePort() {
   return port;
 }
 
+/**
+ * Writes a self-signed certificate for `localhost` and 127.0.0.1 (valid for a
+ * day) and its key into `dir`; returns their paths.
+ */
+export async function makeCertificate(dir) {
+  const certPath = path.join(dir, 'cert.pem');
+  const keyPath = path.join(dir, 'key.pem');
+  await new Promise((resolve, reject) => {
+    execFile('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+      '-keyout', keyPath, '-out', certPath, '-days', '1',
+      '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ], { timeout: 30_000 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`openssl could not make a certificate: ${error.message}\n${stderr}`));
+      else resolve();
+    });
+  });
+  return { certPath, keyPath };
+}
+
 export class Herald {
   /** Starts a server on a new port with a new database. */
   static async start(options = {}) {
@@ -35,6 +59,14 @@ export class Herald {
     herald.dbPath = path.join(herald.dir, 'herald.db');
     herald.port = await freePort();
     try {
+      if (herald.tls) {
+        const { certPath, keyPath } = await makeCertificate(herald.dir);
+        herald.certPath = certPath;
+        herald.keyPath = keyPath;
+        herald.ca = await readFile(certPath, 'utf8');
+        // No keep-alive: a pooled socket would outlive a restart.
+        herald.agent = new https.Agent({ ca: herald.ca, keepAlive: false });
+      }
       await herald.start();
     } catch (error) {
       await herald.dispose();
@@ -43,8 +75,14 @@ export class Herald {
     return herald;
   }
 
-  constructor({ env = {} } = {}) {
+  constructor({ env = {}, tls = false } = {}) {
     this.extraEnv = env;
+    /** HTTPS with a self-signed certificate (`certPath`, `keyPath`, `ca`). */
+    this.tls = Boolean(tls);
+    this.certPath = null;
+    this.keyPath = null;
+    this.ca = null;
+    this.agent = null;
     this.child = null;
     this.exited = null;
     this.logLines = [];
@@ -52,7 +90,7 @@ export class Herald {
   }
 
   get baseUrl() {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   url(pathAndQuery) {
@@ -74,6 +112,7 @@ export class Herald {
         DATABASE_URL: `sqlite://${this.dbPath}?mode=rwc`,
         BIND_ADDR: `127.0.0.1:${this.port}`,
         SSE_KEEP_ALIVE_SECS: '15',
+        ...(this.tls ? { TLS_CERT_PATH: this.certPath, TLS_KEY_PATH: this.keyPath } : {}),
         ...this.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -119,8 +158,7 @@ export class Herald {
     for (;;) {
       if (exited) throw new Error('the process exited during start-up');
       try {
-        const response = await fetch(this.url('/api/v1/users?limit=1'), { signal: AbortSignal.timeout(2000) });
-        await response.arrayBuffer();
+        const response = await this.fetch('/api/v1/users?limit=1', { timeout: 2000 });
         if (response.status === 200) return;
       } catch {
         // not listening yet
@@ -185,14 +223,48 @@ export class Herald {
 
   // ------------------------------------------------------------- the API
 
+  /**
+   * One request, read to the end: {status, headers (a Headers), text}. Over
+   * HTTPS it goes through `node:https` trusting only this server's
+   * certificate (so HTTP/1.1: ALPN offers only that); otherwise through
+   * `fetch`. `timeout` (ms) bounds the whole request if given.
+   */
+  async fetch(pathAndQuery, { method = 'GET', headers = {}, body, timeout } = {}) {
+    const url = this.url(pathAndQuery);
+    if (!this.tls) {
+      const signal = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+      const response = await fetch(url, { method, headers, body, signal });
+      return { status: response.status, headers: response.headers, text: await response.text() };
+    }
+    return new Promise((resolve, reject) => {
+      const request = https.request(url, { method, headers, agent: this.agent }, (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            for (const one of Array.isArray(value) ? value : [value]) responseHeaders.append(name, one);
+          }
+          resolve({ status: response.statusCode, headers: responseHeaders, text: Buffer.concat(chunks).toString('utf8') });
+        });
+      });
+      if (timeout !== undefined) {
+        const timer = setTimeout(() => request.destroy(new Error(`${method} ${url}: no answer within ${timeout} ms`)), timeout);
+        request.once('close', () => clearTimeout(timer));
+      }
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
   async request(method, pathAndQuery, body) {
-    const response = await fetch(this.url(pathAndQuery), {
+    const { status, headers, text } = await this.fetch(pathAndQuery, {
       method,
       headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
+    return { status, headers, body: text ? JSON.parse(text) : null };
   }
 
   async #expect(status, method, pathAndQuery, body) {
@@ -264,11 +336,20 @@ export async function launchBrowser() {
 }
 
 /**
- * A new page in a new context on `herald`'s page, collecting script errors
- * so a test can assert there were none.
+ * A new browser context for `herald`; over HTTPS it accepts the server's
+ * self-signed certificate.
  */
-export async function openPage(browser, herald, { viewport = { width: 1280, height: 860 }, beforeGoto } = {}) {
-  const context = await browser.newContext({ viewport, baseURL: herald.baseUrl });
+export async function newContext(browser, herald, { viewport = { width: 1280, height: 860 } } = {}) {
+  return browser.newContext({ viewport, baseURL: herald.baseUrl, ignoreHTTPSErrors: herald.tls });
+}
+
+/**
+ * A new page on `herald`'s page, collecting script errors so a test can
+ * assert there were none: in a new context, or as another tab of `context`
+ * (which the caller then closes).
+ */
+export async function openPage(browser, herald, { viewport, beforeGoto, context } = {}) {
+  context ??= await newContext(browser, herald, { viewport });
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (error) => pageErrors.push(error));
