@@ -2,7 +2,8 @@ use crate::helpers::{Backend, TestResult, json_body, on_both_databases, spawn_ap
 
 on_both_databases!(
     health_and_readiness_answer,
-    metrics_count_requests_and_events
+    metrics_count_requests_and_events,
+    pruning_keeps_events_within_retention
 );
 
 async fn health_and_readiness_answer(backend: Backend) -> TestResult {
@@ -69,5 +70,21 @@ async fn metrics_count_requests_and_events(backend: Backend) -> TestResult {
         metric(&text, "db_pool_connections_in_use").is_some(),
         "{text}"
     );
+    Ok(())
+}
+
+async fn pruning_keeps_events_within_retention(backend: Backend) -> TestResult {
+    let app = spawn_app(&backend).await;
+    for name in ["ada", "grace", "linus"] {
+        app.create_user(name).await;
+    }
+    // What the background pruner does with a one-hour retention.
+    let cutoff = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        herald::db::event_log::prune_before(&app.db, cutoff).await?,
+        0
+    );
+    let mut stream = app.subscribe("?last_event_id=0", &[]).await;
+    assert_eq!(stream.expect_ids(3).await, [1, 2, 3]);
     Ok(())
 }
