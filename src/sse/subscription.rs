@@ -21,6 +21,10 @@ use crate::domain::TopicFilter;
 /// a subscriber's memory.
 const PAGE: u64 = 256;
 
+/// How soon a stream behind the live feed tries the event log again after
+/// the database failed to answer.
+const LOG_RETRY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy)]
 pub struct StreamSettings {
     pub keep_alive: Duration,
@@ -115,13 +119,18 @@ impl Subscription {
                 return Some(frame);
             }
             if self.behind {
-                if let Err(error) = self.read_log().await {
-                    // Ending the stream makes the client reconnect with its
-                    // Last-Event-ID: slower, but nothing is skipped.
-                    tracing::warn!(%error, cursor = self.cursor, "stream could not read the event log; closing it");
-                    return None;
+                let Err(error) = self.read_log().await else {
+                    continue;
+                };
+                // The database is away: keep the stream (and its keep-alives)
+                // and read on from the cursor once it is back.
+                tracing::warn!(%error, cursor = self.cursor, "stream could not read the event log; retrying");
+                tokio::select! {
+                    biased;
+                    () = self.closing.cancelled() => return None,
+                    _ = self.keep_alive.tick() => return Some(frame::KEEP_ALIVE),
+                    () = tokio::time::sleep(LOG_RETRY) => continue,
                 }
-                continue;
             }
             tokio::select! {
                 biased;

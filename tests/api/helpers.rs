@@ -470,17 +470,17 @@ pub fn postgres_or_skip() -> Option<Backend> {
     backend
 }
 
-/// Runs `sql` as the PostgreSQL admin (for fault injection).
-pub async fn as_postgres_admin(backend: &Backend, sql: &str) {
-    if let Backend::Postgres(admin_url) = backend {
-        admin_statement(admin_url, sql).await;
-    }
-}
-
 impl TestDatabase {
     /// The PostgreSQL database's name, for fault injection.
     pub fn postgres_name(&self) -> Option<&str> {
         self.postgres.as_ref().map(|(_, name)| name.as_str())
+    }
+
+    /// Runs `sql` as the PostgreSQL admin, for fault injection.
+    pub async fn as_admin(&self, sql: &str) {
+        if let Some((admin_url, _)) = &self.postgres {
+            admin_statement(admin_url, sql).await;
+        }
     }
 }
 

@@ -5,20 +5,34 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::helpers::{
-    PROMPTLY, TestResult, as_postgres_admin, assert_error, eventually, json_body, postgres_or_skip,
-    spawn_app,
+    PROMPTLY, TestApp, TestResult, assert_error, eventually, json_body, postgres_or_skip, spawn_app,
 };
 
 const WRITERS: usize = 32;
+
+/// Two instances on one fresh PostgreSQL database, or `None` (said why)
+/// without TEST_DATABASE_URL.
+async fn two_instances() -> Option<(TestApp, TestApp)> {
+    let a = spawn_app(&postgres_or_skip()?).await;
+    let b = a.another_instance().await;
+    Some((a, b))
+}
+
+/// Cuts the test database's server connections that match `condition`.
+async fn terminate_connections(app: &TestApp, condition: &str) {
+    let database = app.database.postgres_name().unwrap_or_default();
+    let sql = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' {condition}"
+    );
+    app.database.as_admin(&sql).await;
+}
 const WRITES_EACH: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_on_two_instances_make_one_gapless_order() -> TestResult {
-    let Some(backend) = postgres_or_skip() else {
+    let Some((a, b)) = two_instances().await else {
         return Ok(());
     };
-    let a = spawn_app(&backend).await;
-    let b = a.another_instance().await;
     let mut subscribers = vec![
         a.subscribe("", &[]).await,
         b.subscribe("", &[]).await,
@@ -62,11 +76,9 @@ async fn writers_on_two_instances_make_one_gapless_order() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_works_on_any_instance() -> TestResult {
-    let Some(backend) = postgres_or_skip() else {
+    let Some((a, b)) = two_instances().await else {
         return Ok(());
     };
-    let a = spawn_app(&backend).await;
-    let b = a.another_instance().await;
     let mut on_a = a.subscribe("", &[]).await;
     for name in ["ada", "grace", "linus"] {
         b.create_user(name).await;
@@ -99,25 +111,14 @@ impl crate::helpers::SseClient {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_listener_loses_nothing() -> TestResult {
-    let Some(backend) = postgres_or_skip() else {
+    let Some((a, b)) = two_instances().await else {
         return Ok(());
     };
-    let a = spawn_app(&backend).await;
-    let b = a.another_instance().await;
     let mut on_b = b.subscribe("", &[]).await;
     a.create_user("before").await;
     assert_eq!(on_b.expect_event().await.id_number(), 1);
 
-    let database = a
-        .database
-        .postgres_name()
-        .ok_or("not on PostgreSQL")?
-        .to_owned();
-    as_postgres_admin(
-        &backend,
-        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND query LIKE 'LISTEN%'"),
-    )
-    .await;
+    terminate_connections(&a, "AND query LIKE 'LISTEN%'").await;
     for name in ["during", "after"] {
         a.create_user(name).await;
     }
@@ -131,11 +132,9 @@ async fn a_dropped_listener_loses_nothing() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_fails_writes_and_keeps_streams() -> TestResult {
-    let Some(backend) = postgres_or_skip() else {
+    let Some((a, b)) = two_instances().await else {
         return Ok(());
     };
-    let a = spawn_app(&backend).await;
-    let b = a.another_instance().await;
     let mut on_b = b.subscribe("", &[]).await;
     assert_eq!(on_b.expect_frame().await.retry, Some(500));
     let database = a
@@ -144,18 +143,12 @@ async fn an_unreachable_database_fails_writes_and_keeps_streams() -> TestResult 
         .ok_or("not on PostgreSQL")?
         .to_owned();
 
-    as_postgres_admin(
-        &backend,
-        &format!("ALTER DATABASE {database} ALLOW_CONNECTIONS false"),
-    )
-    .await;
-    as_postgres_admin(
-        &backend,
-        &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-        ),
-    )
-    .await;
+    a.database
+        .as_admin(&format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS false"
+        ))
+        .await;
+    terminate_connections(&a, "").await;
 
     let refused = a
         .post_user(&json!({"user_name": "lost", "email": "lost@example.com"}))
@@ -177,11 +170,9 @@ async fn an_unreachable_database_fails_writes_and_keeps_streams() -> TestResult 
         );
     }
 
-    as_postgres_admin(
-        &backend,
-        &format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"),
-    )
-    .await;
+    a.database
+        .as_admin(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"))
+        .await;
     eventually("a ready again", || async {
         a.get("/readyz").await.status() == 200
     })
