@@ -85,9 +85,3 @@ pub fn is_unavailable(error: &DbErr) -> bool {
         _ => false,
     }
 }
-
-impl From<serde_json::Error> for Error {
-    fn from(error: serde_json::Error) -> Self {
-        Self::Internal(error.into())
-    }
-}

@@ -226,7 +226,7 @@ export class Herald {
   /**
    * One request, read to the end: {status, headers (a Headers), text}. Over
    * HTTPS it goes through `node:https` trusting only this server's
-   * certificate (so HTTP/1.1: ALPN offers only that); otherwise through
+   * certificate (HTTP/1.1: it offers no ALPN protocol); otherwise through
    * `fetch`. `timeout` (ms) bounds the whole request if given.
    */
   async fetch(pathAndQuery, { method = 'GET', headers = {}, body, timeout } = {}) {

@@ -112,10 +112,12 @@ it(`${TABS} tabs over HTTPS/HTTP/2 all receive a write`, async (t) => {
         assert.ok(list.length >= 1, `${label}: no Resource Timing entry for the list`);
         assert.deepEqual(list, list.map(() => 'h2'), `${label}: the list came over ${list}`);
         const streams = responses.filter((r) => new URL(r.url).pathname === '/api/sse/stream');
-        assert.equal(streams.length, 1, `${label}: ${streams.length} stream responses`);
-        assert.equal(streams[0].type, 'EventSource');
-        assert.equal(streams[0].protocol, 'h2', `${label}: the stream came over ${streams[0].protocol}`);
-        streamConnections.add(streams[0].connectionId);
+        assert.ok(streams.length >= 1, `${label}: no stream response`);
+        for (const stream of streams) {
+          assert.equal(stream.type, 'EventSource');
+          assert.equal(stream.protocol, 'h2', `${label}: the stream came over ${stream.protocol}`);
+          streamConnections.add(stream.connectionId);
+        }
       }
       // HTTP/1.1 would need a connection per stream.
       assert.ok(streamConnections.size < TABS, `${TABS} streams on ${streamConnections.size} connections`);
