@@ -93,15 +93,16 @@ fn parse_tls(cert: String, key: String) -> Result<Option<TlsFiles>, ConfigError>
             cert_path: cert.into(),
             key_path: key.into(),
         })),
-        (true, false) => Err(ConfigError {
+        // Name the variable that is set: that is the one the operator typed.
+        (false, true) => Err(ConfigError {
             variable: "TLS_CERT_PATH",
             value: cert,
-            expected: "a PEM certificate chain, set together with TLS_KEY_PATH",
+            expected: "HTTPS needs TLS_KEY_PATH (a PEM private key) set too",
         }),
-        (false, true) => Err(ConfigError {
+        (true, false) => Err(ConfigError {
             variable: "TLS_KEY_PATH",
             value: key,
-            expected: "a PEM private key, set together with TLS_CERT_PATH",
+            expected: "HTTPS needs TLS_CERT_PATH (a PEM certificate chain) set too",
         }),
     }
 }
