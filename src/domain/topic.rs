@@ -17,17 +17,6 @@ impl Topic {
             )),
         }
     }
-
-    /// Whether an event published on `event_topic` (always a single user's
-    /// topic) falls under this topic.
-    pub fn covers(&self, event_topic: &str) -> bool {
-        match self {
-            Self::Users => event_topic.starts_with("users/"),
-            Self::User(id) => event_topic
-                .strip_prefix("users/")
-                .is_some_and(|rest| rest == id.to_string()),
-        }
-    }
 }
 
 impl std::fmt::Display for Topic {
@@ -41,19 +30,33 @@ impl std::fmt::Display for Topic {
 
 /// The topics one stream follows; no topics means every event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TopicFilter(Vec<Topic>);
+pub struct TopicFilter {
+    topics: Vec<Topic>,
+    /// The single-user topics, formatted once: matching runs for every
+    /// event on every stream and must not allocate.
+    exact: Vec<String>,
+}
 
 impl TopicFilter {
     pub fn new(topics: Vec<Topic>) -> Self {
-        Self(topics)
+        let exact = topics
+            .iter()
+            .filter(|t| matches!(t, Topic::User(_)))
+            .map(Topic::to_string)
+            .collect();
+        Self { topics, exact }
     }
 
     pub fn topics(&self) -> &[Topic] {
-        &self.0
+        &self.topics
     }
 
+    /// Whether an event published on `event_topic` (always one user's
+    /// topic) is for this stream.
     pub fn matches(&self, event_topic: &str) -> bool {
-        self.0.is_empty() || self.0.iter().any(|t| t.covers(event_topic))
+        self.topics.is_empty()
+            || self.exact.iter().any(|t| t == event_topic)
+            || (self.topics.contains(&Topic::Users) && event_topic.starts_with("users/"))
     }
 }
 
