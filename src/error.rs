@@ -63,7 +63,7 @@ impl From<DbErr> for Error {
 
 /// Whether `error` says the database cannot be reached (as opposed to a
 /// query it refused): clients should retry those later.
-pub fn is_unavailable(error: &DbErr) -> bool {
+fn is_unavailable(error: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     match error {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,

@@ -31,6 +31,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Certificates are read first: a bad path must stop start-up before
+        // anything else happens.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()?;
         let db = db::connect(&settings.database_url)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
@@ -46,7 +53,14 @@ impl Application {
             listener: listen_to_other_instances(&db, &notifier),
         };
         retention::spawn_pruner(db.clone(), settings.event_retention, notifier.closing());
-        let server = serve(listener, &settings, db.clone(), notifier.clone(), readiness)?;
+        let server = serve(
+            listener,
+            &settings,
+            db.clone(),
+            notifier.clone(),
+            readiness,
+            tls,
+        )?;
         tracing::info!(address = %listener_address(&settings, port), "herald is listening");
         Ok(Self {
             port,
@@ -131,12 +145,8 @@ fn serve(
     db: DatabaseConnection,
     notifier: Arc<SseNotifier>,
     readiness: Readiness,
+    tls: Option<rustls::ServerConfig>,
 ) -> anyhow::Result<Server> {
-    let tls = settings
-        .tls
-        .as_ref()
-        .map(crate::tls::server_config)
-        .transpose()?;
     let stream_settings = StreamSettings {
         keep_alive: settings.sse_keep_alive,
         retry: settings.sse_retry,

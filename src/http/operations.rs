@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::db::{self, event_log, notifications::ListenerState};
 use crate::metrics::{self, HttpMetrics};
-use crate::sse::{FanoutStats, SseNotifier};
+use crate::sse::SseNotifier;
 
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -86,7 +86,7 @@ pub async fn metrics(
             &stats.resets,
         ),
     ] {
-        metrics::single(&mut out, name, "counter", help, FanoutStats::read(counter));
+        metrics::single(&mut out, name, "counter", help, counter.get());
     }
     // Unknown while the database is unreachable: the gauge is left out then.
     if let Ok(newest) = event_log::last_id(db.get_ref()).await {

@@ -25,8 +25,7 @@ pub async fn stream(
         Some(value) => value
             .to_str()
             .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .and_then(|id| i64::try_from(id).ok())
+            .and_then(parse_event_id)
             .map_or(Start::Unreadable, Start::After),
         None => resume_from_query.map_or(Start::Live, Start::After),
     };
@@ -55,17 +54,12 @@ fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>),
                     .map_err(|problem| Error::bad_request("invalid_topic", problem))?,
             ),
             "last_event_id" => {
-                let id = value
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(|id| i64::try_from(id).ok())
-                    .ok_or_else(|| {
-                        Error::bad_request(
-                            "invalid_last_event_id",
-                            "last_event_id must be an event id (a whole number)",
-                        )
-                    })?;
+                let id = parse_event_id(value).ok_or_else(|| {
+                    Error::bad_request(
+                        "invalid_last_event_id",
+                        "last_event_id must be an event id (a whole number)",
+                    )
+                })?;
                 last_event_id = Some(id);
             }
             // Anything else (a cache buster, say) is none of our business.
@@ -73,4 +67,12 @@ fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>),
         }
     }
     Ok((TopicFilter::new(topics), last_event_id))
+}
+
+/// An event id as clients send it: a non-negative whole number.
+fn parse_event_id(raw: &str) -> Option<i64> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| i64::try_from(id).ok())
 }

@@ -35,22 +35,26 @@ pub struct SseNotifier {
 #[derive(Debug, Default)]
 pub struct FanoutStats {
     /// Events committed by this instance's writers.
-    pub committed: AtomicU64,
+    pub committed: Counter,
     /// Events delivered to this instance's live feed, from any instance.
-    pub delivered: AtomicU64,
+    pub delivered: Counter,
     /// Times a stream fell behind the live feed and caught up from the log.
-    pub catch_ups: AtomicU64,
+    pub catch_ups: Counter,
     /// `reset` events sent to clients whose resume point was unusable.
-    pub resets: AtomicU64,
+    pub resets: Counter,
 }
 
-impl FanoutStats {
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+/// A monotonic count, read only by `/metrics` and tests.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn increment(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn read(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -76,7 +80,7 @@ impl SseNotifier {
 
     /// Announces a committed event.
     pub fn publish(&self, event: &LoggedEvent) {
-        self.stats.committed.fetch_add(1, Ordering::Relaxed);
+        self.stats.committed.increment();
         let mut live = self.live();
         if event.id == live.last_id + 1 {
             live.deliver(event, &self.stats);
@@ -149,7 +153,7 @@ impl SseNotifier {
 impl LiveFeed {
     fn deliver(&mut self, event: &LoggedEvent, stats: &FanoutStats) {
         self.last_id = event.id;
-        stats.delivered.fetch_add(1, Ordering::Relaxed);
+        stats.delivered.increment();
         let frame = EventFrame {
             id: event.id,
             topic: event.topic.clone(),

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{EventFrame, FanoutStats, SseNotifier, frame};
+use super::{EventFrame, SseNotifier, frame};
 use crate::db::event_log;
 use crate::domain::TopicFilter;
 
@@ -70,23 +70,23 @@ impl Subscription {
         let mut ready = VecDeque::from([frame::retry(settings.retry)]);
         let (cursor, behind) = match start {
             Start::Live => (delivered, false),
-            Start::After(id) => {
+            Start::After(_) | Start::Unreadable => {
                 let last_id = event_log::last_id(&db).await?;
-                let oldest = event_log::oldest_retained_id(&db).await?;
-                match check_resume_point(id, last_id, oldest) {
-                    Ok(()) => (id, true),
+                let resumable = match start {
+                    Start::After(id) => {
+                        let oldest = event_log::oldest_retained_id(&db).await?;
+                        check_resume_point(id, last_id, oldest).map(|()| id)
+                    }
+                    _ => Err("invalid"),
+                };
+                match resumable {
+                    Ok(id) => (id, true),
                     Err(reason) => {
-                        FanoutStats::count(&notifier.stats().resets);
+                        notifier.stats().resets.increment();
                         ready.push_back(reset(reason, last_id));
                         (last_id, false)
                     }
                 }
-            }
-            Start::Unreadable => {
-                FanoutStats::count(&notifier.stats().resets);
-                let last_id = event_log::last_id(&db).await?;
-                ready.push_back(reset("invalid", last_id));
-                (last_id, false)
             }
         };
         let mut keep_alive =
@@ -145,7 +145,7 @@ impl Subscription {
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, cursor = self.cursor, "stream fell behind the live feed; catching up from the log");
-                        FanoutStats::count(&self.registration.0.stats().catch_ups);
+                        self.registration.0.stats().catch_ups.increment();
                         self.behind = true;
                     }
                     Err(RecvError::Closed) => return None,
