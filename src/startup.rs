@@ -27,6 +27,7 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     notifier: Arc<SseNotifier>,
+    listener: Option<Arc<ListenerState>>,
 }
 
 impl Application {
@@ -49,8 +50,9 @@ impl Application {
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         spawn_relay(notifier.clone(), db.clone());
+        let listener_state = listen_to_other_instances(&db, &notifier);
         let readiness = Readiness {
-            listener: listen_to_other_instances(&db, &notifier),
+            listener: listener_state.clone(),
         };
         retention::spawn_pruner(db.clone(), settings.event_retention, notifier.closing());
         let server = serve(
@@ -67,7 +69,19 @@ impl Application {
             server,
             db,
             notifier,
+            listener: listener_state,
         })
+    }
+
+    /// Resolves once everything `/readyz` waits for at start-up is up: on
+    /// PostgreSQL, the listener for other instances' events.
+    pub fn ready(&self) -> impl Future<Output = ()> + Send + 'static {
+        let listener = self.listener.clone();
+        async move {
+            if let Some(listener) = listener {
+                listener.listening().await;
+            }
+        }
     }
 
     pub fn port(&self) -> u16 {

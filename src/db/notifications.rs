@@ -3,10 +3,10 @@
 //! notification or a dropped listener loses nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::event_log::NOTIFY_CHANNEL;
@@ -14,16 +14,28 @@ use super::event_log::NOTIFY_CHANNEL;
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
 /// Whether the listener is connected, for readiness.
-#[derive(Debug, Default)]
-pub struct ListenerState(AtomicBool);
+#[derive(Debug)]
+pub struct ListenerState(watch::Sender<bool>);
+
+impl Default for ListenerState {
+    fn default() -> Self {
+        Self(watch::Sender::new(false))
+    }
+}
 
 impl ListenerState {
     pub fn is_listening(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        *self.0.borrow()
+    }
+
+    /// Resolves once the listener is connected.
+    pub async fn listening(&self) {
+        // The sender lives in `self`, so the channel cannot close under us.
+        let _ = self.0.subscribe().wait_for(|listening| *listening).await;
     }
 
     fn set(&self, listening: bool) {
-        self.0.store(listening, Ordering::Relaxed);
+        self.0.send_replace(listening);
     }
 }
 

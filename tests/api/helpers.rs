@@ -296,6 +296,11 @@ async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
     let app = Application::build(settings)
         .await
         .unwrap_or_else(|e| panic!("building the app: {e:#}"));
+    // A test starts talking once the server is ready, as a load balancer
+    // would: on PostgreSQL that includes the listener for other instances.
+    tokio::time::timeout(PROMPTLY, app.ready())
+        .await
+        .unwrap_or_else(|_| panic!("the app was not ready within {PROMPTLY:?}"));
     let address = format!("http://127.0.0.1:{}", app.port());
     let (db, notifier, stop) = (app.db().clone(), app.notifier(), app.stop_handle());
     let server = tokio::spawn(app.run_until_stopped());
