@@ -13,6 +13,8 @@ pub struct Settings {
     pub bind_addr: SocketAddr,
     pub sse_keep_alive: Duration,
     pub sse_retry: Duration,
+    /// How long events may gather before streams are woken to send them.
+    pub sse_coalesce: Duration,
     pub event_retention: Duration,
     pub cors_allowed_origins: CorsOrigins,
     pub shutdown_grace: Duration,
@@ -73,6 +75,13 @@ impl Settings {
                 "a whole number of seconds from 1 to 3600",
             )?,
             sse_retry: millis("SSE_RETRY_MS", get("SSE_RETRY_MS", "3000"))?,
+            sse_coalesce: ranged(
+                "SSE_COALESCE_MS",
+                get("SSE_COALESCE_MS", "10"),
+                0..=1000,
+                "a whole number of milliseconds up to 1000 (0 sends every event at once)",
+            )
+            .map(Duration::from_millis)?,
             event_retention: hours("EVENT_RETENTION_HOURS", get("EVENT_RETENTION_HOURS", "168"))?,
             cors_allowed_origins: parse_cors(get("CORS_ALLOWED_ORIGINS", ""))?,
             shutdown_grace: seconds(

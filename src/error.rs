@@ -27,6 +27,23 @@ pub enum Error {
     Duplicate { field: &'static str },
     #[error("the user has changed since you read it: its version is now {current}")]
     VersionMismatch { current: i64 },
+    #[error("topics under users/ carry data changes only; {0} cannot be published to")]
+    ReservedTopic(String),
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still in progress; retry shortly")]
+    IdempotencyKeyInProgress,
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u32,
+    },
+    #[error("too many writes are queued; retry shortly")]
+    Overloaded,
     #[error("the database is unavailable")]
     DatabaseUnavailable(#[source] DbErr),
     #[error("internal error")]
@@ -38,6 +55,20 @@ impl Error {
         Self::BadRequest {
             code,
             message: message.into(),
+        }
+    }
+}
+
+impl Error {
+    /// The same failure for another caller: one failed batch answers every
+    /// write in it. Only what a client can act on is kept.
+    pub fn replicate(&self) -> Self {
+        match self {
+            Self::DatabaseUnavailable(source) => {
+                Self::DatabaseUnavailable(DbErr::Custom(source.to_string()))
+            }
+            Self::Internal(source) => Self::Internal(anyhow::anyhow!("{source:#}")),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
         }
     }
 }

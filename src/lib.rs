@@ -9,5 +9,6 @@ pub mod http;
 pub mod metrics;
 pub mod sse;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
 pub mod tls;

@@ -1,5 +1,5 @@
-//! Builds the running service from `Settings`: database, notifier, relay,
-//! pruner and HTTP server.
+//! Builds the running service from `Settings`: database, writer, notifier,
+//! background tasks and HTTP server.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,11 +12,13 @@ use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbBackend};
 
 use crate::config::{CorsOrigins, Settings};
-use crate::db::notifications::{self, ListenerState};
+use crate::db::listener::{self, ListenerState};
+use crate::db::writer::Writer;
 use crate::db::{self, event_log, retention};
-use crate::http::Readiness;
+use crate::http::{Readiness, StreamSettings};
 use crate::metrics::HttpMetrics;
-use crate::sse::{SseNotifier, StreamSettings, spawn_relay};
+use crate::sse::{FeedSettings, SseNotifier, run_relay};
+use crate::tasks::Tasks;
 
 /// Events the shared live feed holds; a stream further behind than this
 /// catches up from the event log instead.
@@ -27,7 +29,11 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     notifier: Arc<SseNotifier>,
+    tasks: Tasks,
     listener: Option<Arc<ListenerState>>,
+    /// Ends once the server, and with it every handle to the writer, is
+    /// gone, after the writes already queued.
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -44,23 +50,31 @@ impl Application {
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
         let notifier = Arc::new(SseNotifier::new(
             event_log::last_id(&db).await?,
-            LIVE_FEED_CAPACITY,
+            db.clone(),
+            FeedSettings {
+                capacity: LIVE_FEED_CAPACITY,
+                window: settings.sse_coalesce,
+            },
         ));
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
-        spawn_relay(notifier.clone(), db.clone());
-        let listener_state = listen_to_other_instances(&db, &notifier);
+        let tasks = Tasks::new(notifier.closing());
+        let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier);
+        let (writer, writer_task) = Writer::spawn(db.clone());
         let readiness = Readiness {
             listener: listener_state.clone(),
+            tasks: tasks.health(),
         };
-        retention::spawn_pruner(db.clone(), settings.event_retention, notifier.closing());
         let server = serve(
             listener,
             &settings,
-            db.clone(),
-            notifier.clone(),
-            readiness,
+            Shared {
+                db: db.clone(),
+                writer,
+                notifier: notifier.clone(),
+                readiness,
+            },
             tls,
         )?;
         tracing::info!(address = %listener_address(&settings, port), "herald is listening");
@@ -69,19 +83,10 @@ impl Application {
             server,
             db,
             notifier,
+            tasks,
             listener: listener_state,
+            writer: writer_task,
         })
-    }
-
-    /// Resolves once everything `/readyz` waits for at start-up is up: on
-    /// PostgreSQL, the listener for other instances' events.
-    pub fn ready(&self) -> impl Future<Output = ()> + Send + 'static {
-        let listener = self.listener.clone();
-        async move {
-            if let Some(listener) = listener {
-                listener.listening().await;
-            }
-        }
     }
 
     pub fn port(&self) -> u16 {
@@ -96,6 +101,17 @@ impl Application {
         self.notifier.clone()
     }
 
+    /// Resolves once everything `/readyz` waits for at start-up is up: on
+    /// PostgreSQL, the listener for other instances' events.
+    pub fn ready(&self) -> impl Future<Output = ()> + Send + 'static {
+        let listener = self.listener.clone();
+        async move {
+            if let Some(listener) = listener {
+                listener.listening().await;
+            }
+        }
+    }
+
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
             server: self.server.handle(),
@@ -103,8 +119,15 @@ impl Application {
         }
     }
 
+    /// Serves until stopped, then waits for the background tasks and the
+    /// writes still queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.tasks.stop().await;
+        if let Err(error) = self.writer.await {
+            tracing::error!(%error, "the writer ended abnormally");
+        }
+        served
     }
 }
 
@@ -117,30 +140,46 @@ pub struct StopHandle {
 
 impl StopHandle {
     /// Stops accepting connections, ends the open streams (their clients
-    /// reconnect elsewhere or later with `Last-Event-ID`) and waits for
-    /// in-flight requests.
+    /// reconnect elsewhere or later with `Last-Event-ID`), stops the
+    /// background tasks and waits for in-flight requests.
     pub async fn stop(&self) {
         self.notifier.close();
         self.server.stop(true).await;
     }
 }
 
-/// On PostgreSQL, wakes the relay whenever any instance commits an event.
-fn listen_to_other_instances(
+/// Starts the feed, the relay, the pruner and, on PostgreSQL, the listener
+/// for other instances' events (whose state readiness reports).
+fn start_background_tasks(
+    tasks: &Tasks,
+    settings: &Settings,
     db: &DatabaseConnection,
     notifier: &Arc<SseNotifier>,
 ) -> Option<Arc<ListenerState>> {
+    let keep_alive = settings.sse_keep_alive;
+    let feed = notifier.clone();
+    tasks.supervise("feed", move || feed.clone().run_feed(keep_alive));
+    let relay = notifier.clone();
+    tasks.supervise("relay", move || run_relay(relay.clone()));
+    let (pruned, retention, stop) = (db.clone(), settings.event_retention, notifier.closing());
+    tasks.supervise("pruner", move || {
+        retention::run_pruner(pruned.clone(), retention, stop.clone())
+    });
     if db.get_database_backend() != DbBackend::Postgres {
         return None;
     }
     let state = Arc::new(ListenerState::default());
-    let waker = notifier.clone();
-    notifications::spawn_listener(
-        db.get_postgres_connection_pool().clone(),
-        state.clone(),
-        move || waker.wake_relay(),
-        notifier.closing(),
-    );
+    let (pool, listening) = (db.get_postgres_connection_pool().clone(), state.clone());
+    let (waker, stop) = (notifier.clone(), notifier.closing());
+    tasks.supervise("listener", move || {
+        let waker = waker.clone();
+        listener::run_listener(
+            pool.clone(),
+            listening.clone(),
+            move || waker.wake_relay(),
+            stop.clone(),
+        )
+    });
     Some(state)
 }
 
@@ -153,23 +192,28 @@ fn listener_address(settings: &Settings, port: u16) -> String {
     format!("{scheme}://{}:{port}", settings.bind_addr.ip())
 }
 
+/// What every request handler may be given.
+struct Shared {
+    db: DatabaseConnection,
+    writer: Writer,
+    notifier: Arc<SseNotifier>,
+    readiness: Readiness,
+}
+
 fn serve(
     listener: TcpListener,
     settings: &Settings,
-    db: DatabaseConnection,
-    notifier: Arc<SseNotifier>,
-    readiness: Readiness,
+    shared: Shared,
     tls: Option<rustls::ServerConfig>,
 ) -> anyhow::Result<Server> {
-    let stream_settings = StreamSettings {
-        keep_alive: settings.sse_keep_alive,
+    let stream_settings = web::Data::new(StreamSettings {
         retry: settings.sse_retry,
-    };
+    });
     let cors_origins = settings.cors_allowed_origins.clone();
-    let db = web::Data::new(db);
-    let notifier = web::Data::from(notifier);
-    let stream_settings = web::Data::new(stream_settings);
-    let readiness = web::Data::new(readiness);
+    let db = web::Data::new(shared.db);
+    let writer = web::Data::new(shared.writer);
+    let notifier = web::Data::from(shared.notifier);
+    let readiness = web::Data::new(shared.readiness);
     let http_metrics = web::Data::new(HttpMetrics::default());
     let server = HttpServer::new(move || {
         App::new()
@@ -179,6 +223,7 @@ fn serve(
             ))
             .wrap(from_fn(crate::http::log_request))
             .app_data(db.clone())
+            .app_data(writer.clone())
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())
             .app_data(readiness.clone())

@@ -3,19 +3,35 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Statement,
 };
 
 use super::entities::event;
-use crate::domain::{Topic, TopicFilter, UserEvent};
+use crate::domain::EventDraft;
 
-/// A committed event: its id, its topic and its envelope JSON.
+/// A committed event: its id, its topic, its SSE event name and its
+/// envelope JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedEvent {
     pub id: i64,
     pub topic: String,
+    pub sse_event: Option<String>,
     pub payload: String,
+    pub at: DateTime<Utc>,
+}
+
+impl LoggedEvent {
+    /// `draft` under the id the log gives it.
+    pub fn new(id: i64, draft: &EventDraft) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            id,
+            topic: draft.topic().to_string(),
+            sse_event: draft.sse_event().map(|name| name.as_str().to_owned()),
+            payload: draft.envelope(id)?,
+            at: draft.at(),
+        })
+    }
 }
 
 impl From<event::Model> for LoggedEvent {
@@ -23,18 +39,20 @@ impl From<event::Model> for LoggedEvent {
         Self {
             id: row.id,
             topic: row.topic,
+            sse_event: row.sse_event,
             payload: row.payload,
+            at: row.created_at,
         }
     }
 }
 
-/// Reserves the next event id. The counter row stays locked until the
-/// transaction ends, so writers queue here: ids are handed out in commit
-/// order, and a rolled-back transaction gives its id back (no gaps).
-pub async fn reserve_next_id(txn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+/// Locks the event counter until the transaction ends and returns the
+/// newest event id. Writers of every instance queue here, so ids are handed
+/// out in commit order, and a rolled-back transaction gives its ids back.
+pub async fn lock_counter(txn: &impl ConnectionTrait) -> Result<i64, DbErr> {
     let statement = Statement::from_string(
         txn.get_database_backend(),
-        "UPDATE event_counter SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id",
+        "UPDATE event_counter SET last_id = last_id WHERE id = 1 RETURNING last_id",
     );
     read_counter(txn.query_one_raw(statement).await?)
 }
@@ -53,35 +71,43 @@ fn read_counter(row: Option<sea_orm::QueryResult>) -> Result<i64, DbErr> {
         .try_get("", "last_id")
 }
 
-/// Appends `event` under the id reserved in the same transaction.
-pub async fn append(
-    txn: &impl ConnectionTrait,
-    id: i64,
-    event: &UserEvent,
-) -> Result<LoggedEvent, DbErr> {
-    let logged = LoggedEvent {
-        id,
-        topic: event.topic().to_string(),
-        payload: event.envelope(id).map_err(|e| DbErr::Json(e.to_string()))?,
+/// Appends `events`, whose ids follow the counter locked by
+/// [`lock_counter`] in the same transaction, and moves the counter on.
+pub async fn append(txn: &impl ConnectionTrait, events: &[LoggedEvent]) -> Result<(), DbErr> {
+    let Some(last) = events.last() else {
+        return Ok(());
     };
-    event::Entity::insert(event::ActiveModel {
-        id: Set(logged.id),
-        topic: Set(logged.topic.clone()),
-        payload: Set(logged.payload.clone()),
-        created_at: Set(event.at()),
-    })
+    event::Entity::insert_many(events.iter().map(|e| event::ActiveModel {
+        id: Set(e.id),
+        topic: Set(e.topic.clone()),
+        payload: Set(e.payload.clone()),
+        created_at: Set(e.at),
+        sse_event: Set(e.sse_event.clone()),
+    }))
     .exec_without_returning(txn)
     .await?;
-    wake_other_instances(txn, id).await?;
-    Ok(logged)
+    let backend = txn.get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("UPDATE event_counter SET last_id = {placeholder} WHERE id = 1"),
+        [last.id.into()],
+    ))
+    .await?;
+    wake_other_instances(txn, last.id).await
 }
 
 /// The channel PostgreSQL instances notify each other on.
 pub const NOTIFY_CHANNEL: &str = "herald_events";
 
-/// On PostgreSQL, tells every instance's relay that event `id` exists. The
-/// notification is sent only if the transaction commits. The payload is the
-/// id alone: relays read the event from the table, the source of truth.
+/// On PostgreSQL, tells every instance's relay that events up to `id`
+/// exist. The notification is sent only if the transaction commits. The
+/// payload is the id alone: relays read the events from the table, the
+/// source of truth.
 async fn wake_other_instances(txn: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
@@ -95,37 +121,16 @@ async fn wake_other_instances(txn: &impl ConnectionTrait, id: i64) -> Result<(),
     Ok(())
 }
 
-/// The oldest event still retained, if any.
-pub async fn oldest_retained_id(conn: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
-    let oldest = event::Entity::find()
-        .order_by_asc(event::Column::Id)
-        .one(conn)
-        .await?;
-    Ok(oldest.map(|e| e.id))
-}
-
-/// Up to `limit` events after `after` that match `filter`, in id order.
-pub async fn read_after(
+/// The retained events with ids in `(after, through]`, in id order.
+pub async fn read_range(
     conn: &impl ConnectionTrait,
     after: i64,
-    filter: &TopicFilter,
-    limit: u64,
+    through: i64,
 ) -> Result<Vec<LoggedEvent>, DbErr> {
-    let mut query = event::Entity::find()
+    Ok(event::Entity::find()
         .filter(event::Column::Id.gt(after))
+        .filter(event::Column::Id.lte(through))
         .order_by_asc(event::Column::Id)
-        .limit(limit);
-    if !filter.topics().is_empty() {
-        let any = filter
-            .topics()
-            .iter()
-            .fold(Condition::any(), |any, topic| match topic {
-                Topic::Users => any.add(event::Column::Topic.starts_with("users/")),
-                Topic::User(_) => any.add(event::Column::Topic.eq(topic.to_string())),
-            });
-        query = query.filter(any);
-    }
-    Ok(query
         .all(conn)
         .await?
         .into_iter()

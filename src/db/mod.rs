@@ -3,10 +3,13 @@
 
 pub mod entities;
 pub mod event_log;
-pub mod notifications;
+pub mod idempotency;
+pub mod listener;
+pub mod notification_writes;
 pub mod retention;
 pub mod user_writes;
 pub mod users;
+pub mod writer;
 
 use std::time::Duration;
 

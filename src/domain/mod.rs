@@ -3,7 +3,10 @@
 
 mod display_name;
 mod email;
+mod event;
+mod event_name;
 mod field_errors;
+mod notification;
 mod precondition;
 mod topic;
 mod user;
@@ -13,10 +16,12 @@ mod user_name;
 
 pub use display_name::DisplayName;
 pub use email::Email;
+pub use event::EventDraft;
+pub use event_name::EventName;
 pub use field_errors::FieldErrors;
+pub use notification::{MAX_DATA_BYTES, NewNotification, NotificationProblem};
 pub use precondition::IfMatch;
-pub use topic::{Topic, TopicFilter};
+pub use topic::{Topic, TopicFilter, TopicPattern};
 pub use user::{User, UserId};
-pub use user_event::UserEvent;
 pub use user_input::{NewUser, UserPatch};
 pub use user_name::UserName;

@@ -1,62 +1,174 @@
 use super::UserId;
 
-/// What a subscriber can ask for: every user event, or one user's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Topic {
-    Users,
-    User(UserId),
-}
+/// The longest topic name.
+const MAX_TOPIC_LEN: usize = 200;
+
+/// Topics under this prefix carry data changes; only committed writes are
+/// published there, so a client can trust a `users/…` event.
+const USERS_PREFIX: &str = "users/";
+
+/// The topic an event is published on: 1–200 letters, digits and
+/// `/ _ - . :`, such as `users/<uuid>`, `broadcast`, `inbox/alice` or
+/// `news/sports`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Topic(String);
 
 impl Topic {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw.split_once('/') {
-            None if raw == "users" => Ok(Self::Users),
-            Some(("users", id)) => UserId::parse(id).map(Self::User),
-            _ => Err(format!(
-                "unknown topic {raw:?}: use `users` or `users/<uuid>`"
-            )),
+        let length = raw.chars().count();
+        if !(1..=MAX_TOPIC_LEN).contains(&length) {
+            return Err(format!(
+                "a topic is 1 to {MAX_TOPIC_LEN} characters long, got {length}"
+            ));
         }
+        if let Some(bad) = raw.chars().find(|c| !is_topic_char(*c)) {
+            return Err(format!(
+                "a topic may contain only letters, digits and / _ - . : (found {bad:?})"
+            ));
+        }
+        if raw.starts_with('/') || raw.ends_with('/') || raw.contains("//") {
+            return Err(format!("{raw:?} has an empty segment between slashes"));
+        }
+        if let Some(id) = raw.strip_prefix(USERS_PREFIX) {
+            UserId::parse(id).map_err(|problem| format!("in {raw:?}, the user id {problem}"))?;
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The topic of one user's data changes.
+    pub fn user(id: UserId) -> Self {
+        Self(format!("{USERS_PREFIX}{id}"))
+    }
+
+    /// Whether only data changes may be published here.
+    pub fn is_reserved(&self) -> bool {
+        self.0 == "users" || self.0.starts_with(USERS_PREFIX)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 impl std::fmt::Display for Topic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '.' | ':')
+}
+
+/// A set of topics, as a stream asks for them or a token grants them:
+/// `*` (every topic), `news/*` (every topic under `news/`), or one topic.
+/// `users` is kept as the name of every user's data changes (`users/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicPattern {
+    All,
+    /// Every topic that starts with this prefix, which ends with `/`.
+    Subtree(String),
+    Exact(Topic),
+}
+
+impl TopicPattern {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "*" => Ok(Self::All),
+            "users" => Ok(Self::Subtree(USERS_PREFIX.to_owned())),
+            _ => match raw.strip_suffix("/*") {
+                // The prefix itself must be a valid topic, so `news/*` is
+                // well formed and `/*` or `a//*` are not.
+                Some(prefix) => Topic::parse(prefix).map(|t| Self::Subtree(format!("{t}/"))),
+                None => Topic::parse(raw).map(Self::Exact),
+            },
+        }
+    }
+
+    pub fn matches(&self, topic: &str) -> bool {
         match self {
-            Self::Users => f.write_str("users"),
-            Self::User(id) => write!(f, "users/{id}"),
+            Self::All => true,
+            Self::Subtree(prefix) => topic.starts_with(prefix.as_str()),
+            Self::Exact(exact) => exact.as_str() == topic,
+        }
+    }
+
+    /// Whether every topic `other` matches is matched by `self` too.
+    pub fn covers(&self, other: &TopicPattern) -> bool {
+        match (self, other) {
+            (Self::All, _) => true,
+            (_, Self::All) => false,
+            (Self::Subtree(mine), Self::Subtree(theirs)) => theirs.starts_with(mine.as_str()),
+            (_, Self::Exact(topic)) => self.matches(topic.as_str()),
+            (Self::Exact(_), Self::Subtree(_)) => false,
         }
     }
 }
 
-/// The topics one stream follows; no topics means every event.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+impl std::fmt::Display for TopicPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("*"),
+            Self::Subtree(prefix) => write!(f, "{prefix}*"),
+            Self::Exact(topic) => f.write_str(topic.as_str()),
+        }
+    }
+}
+
+/// The topics one stream receives: a union of patterns, with duplicates and
+/// patterns covered by others merged away, so matching an event costs at
+/// most one comparison per distinct pattern and nothing when it is `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicFilter {
-    topics: Vec<Topic>,
-    /// The single-user topics, formatted once: matching runs for every
-    /// event on every stream and must not allocate.
-    exact: Vec<String>,
+    patterns: Vec<TopicPattern>,
 }
 
 impl TopicFilter {
-    pub fn new(topics: Vec<Topic>) -> Self {
-        let exact = topics
+    /// Every topic.
+    pub fn all() -> Self {
+        Self {
+            patterns: vec![TopicPattern::All],
+        }
+    }
+
+    pub fn new(patterns: impl IntoIterator<Item = TopicPattern>) -> Self {
+        let mut kept: Vec<TopicPattern> = Vec::new();
+        for pattern in patterns {
+            if kept.iter().any(|k| k.covers(&pattern)) {
+                continue;
+            }
+            kept.retain(|k| !pattern.covers(k));
+            kept.push(pattern);
+        }
+        Self { patterns: kept }
+    }
+
+    pub fn patterns(&self) -> &[TopicPattern] {
+        &self.patterns
+    }
+
+    /// Whether an event published on `topic` is for this stream.
+    pub fn matches(&self, topic: &str) -> bool {
+        self.patterns.iter().any(|p| p.matches(topic))
+    }
+
+    /// Whether this filter matches every topic.
+    pub fn is_all(&self) -> bool {
+        self.patterns == [TopicPattern::All]
+    }
+
+    /// Whether every topic this filter matches is matched by `grant` too.
+    pub fn is_within(&self, grant: &TopicFilter) -> bool {
+        self.patterns
             .iter()
-            .filter(|t| matches!(t, Topic::User(_)))
-            .map(Topic::to_string)
-            .collect();
-        Self { topics, exact }
+            .all(|p| grant.patterns.iter().any(|g| g.covers(p)))
     }
 
-    pub fn topics(&self) -> &[Topic] {
-        &self.topics
-    }
-
-    /// Whether an event published on `event_topic` (always one user's
-    /// topic) is for this stream.
-    pub fn matches(&self, event_topic: &str) -> bool {
-        self.topics.is_empty()
-            || self.exact.iter().any(|t| t == event_topic)
-            || (self.topics.contains(&Topic::Users) && event_topic.starts_with("users/"))
+    /// The first of these patterns that `grant` does not cover.
+    pub fn first_outside(&self, grant: &TopicFilter) -> Option<&TopicPattern> {
+        self.patterns
+            .iter()
+            .find(|p| !grant.patterns.iter().any(|g| g.covers(p)))
     }
 }
 
@@ -64,24 +176,97 @@ impl TopicFilter {
 mod tests {
     use super::*;
 
+    fn pattern(raw: &str) -> TopicPattern {
+        TopicPattern::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"))
+    }
+
     #[test]
-    fn parses_the_two_topic_forms() -> Result<(), String> {
-        assert_eq!(Topic::parse("users")?, Topic::Users);
+    fn topics_follow_the_character_rules() {
         let id = UserId::new();
-        assert_eq!(Topic::parse(&format!("users/{id}"))?, Topic::User(id));
-        for bad in ["", "user", "users/", "users/42", "orders", "users/x/y"] {
+        for ok in [
+            "broadcast",
+            "inbox/alice",
+            "news/sports.v2",
+            "a:b_c-d",
+            &format!("users/{id}"),
+            &"x".repeat(200),
+        ] {
+            assert!(Topic::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "émoji",
+            "a//b",
+            "/lead",
+            "trail/",
+            "users/42",
+            &"x".repeat(201),
+        ] {
             assert!(Topic::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn users_topics_are_reserved() -> Result<(), String> {
+        assert!(Topic::user(UserId::new()).is_reserved());
+        assert!(Topic::parse("users")?.is_reserved());
+        assert!(!Topic::parse("usersx")?.is_reserved());
+        assert!(!Topic::parse("inbox/users")?.is_reserved());
         Ok(())
     }
 
     #[test]
-    fn a_filter_matches_its_topics_only() {
-        let (a, b) = (UserId::new(), UserId::new());
-        let only_a = TopicFilter::new(vec![Topic::User(a)]);
-        assert!(only_a.matches(&format!("users/{a}")));
-        assert!(!only_a.matches(&format!("users/{b}")));
-        assert!(TopicFilter::new(vec![Topic::Users]).matches(&format!("users/{b}")));
-        assert!(TopicFilter::default().matches(&format!("users/{b}")));
+    fn patterns_match_exactly_a_subtree_or_everything() {
+        let id = UserId::new();
+        let user_topic = format!("users/{id}");
+        assert!(pattern("users").matches(&user_topic));
+        assert!(pattern("users/*").matches(&user_topic));
+        assert!(!pattern("users").matches("broadcast"));
+        assert!(pattern(&user_topic).matches(&user_topic));
+        assert!(!pattern(&user_topic).matches(&format!("users/{}", UserId::new())));
+        assert!(pattern("news/*").matches("news/sports"));
+        assert!(pattern("news/*").matches("news/sports/today"));
+        assert!(!pattern("news/*").matches("news"));
+        assert!(!pattern("news/*").matches("newsroom/x"));
+        assert!(pattern("*").matches("anything"));
+        for bad in ["/*", "a//*", "news/**", "orders!", "users/42"] {
+            assert!(TopicPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn coverage_is_set_inclusion() {
+        assert!(pattern("*").covers(&pattern("news/*")));
+        assert!(pattern("news/*").covers(&pattern("news/sports/*")));
+        assert!(pattern("news/*").covers(&pattern("news/sports")));
+        assert!(!pattern("news/sports/*").covers(&pattern("news/*")));
+        assert!(!pattern("news/sports").covers(&pattern("news/sports/*")));
+        assert!(!pattern("news/*").covers(&pattern("*")));
+        assert!(!pattern("inbox/alice").covers(&pattern("inbox/bob")));
+    }
+
+    #[test]
+    fn a_filter_merges_duplicates_and_covered_patterns() {
+        let filter = TopicFilter::new(
+            [
+                "news/a",
+                "news/*",
+                "news/a",
+                "broadcast",
+                "news/b/*",
+                "broadcast",
+            ]
+            .map(pattern),
+        );
+        assert_eq!(filter.patterns(), [pattern("news/*"), pattern("broadcast")]);
+        assert!(TopicFilter::new(["x", "*", "y"].map(pattern)).is_all());
+        let grant = TopicFilter::new(["inbox/alice", "users/*"].map(pattern));
+        assert!(TopicFilter::new(["users"].map(pattern)).is_within(&grant));
+        assert!(!TopicFilter::new(["inbox/bob"].map(pattern)).is_within(&grant));
+        assert_eq!(
+            TopicFilter::new(["inbox/alice", "inbox/bob"].map(pattern)).first_outside(&grant),
+            Some(&pattern("inbox/bob"))
+        );
     }
 }

@@ -112,10 +112,15 @@ impl UserPatch {
 }
 
 fn reject_unknown_fields(body: &Map<String, Value>) -> FieldErrors {
+    unknown_fields(body, &[&WRITABLE_FIELDS, &READ_ONLY_FIELDS])
+}
+
+/// An error for every field of `body` that is in none of `known`: a typo
+/// must not pass silently.
+pub(super) fn unknown_fields(body: &Map<String, Value>, known: &[&[&str]]) -> FieldErrors {
     let mut errors = FieldErrors::default();
     for field in body.keys() {
-        if !WRITABLE_FIELDS.contains(&field.as_str()) && !READ_ONLY_FIELDS.contains(&field.as_str())
-        {
+        if !known.iter().any(|names| names.contains(&field.as_str())) {
             errors.add(field.as_str(), "unknown field");
         }
     }
@@ -130,7 +135,7 @@ fn string_field<T>(value: &Value, parse: fn(&str) -> Result<T, String>) -> Resul
 }
 
 /// A field that must be present and valid.
-fn required<T>(
+pub(super) fn required<T>(
     body: &Map<String, Value>,
     field: &str,
     errors: &mut FieldErrors,
@@ -163,7 +168,7 @@ fn present<T>(
 }
 
 /// A nullable field: `Some(None)` when absent or null, `None` when invalid.
-fn optional<T>(
+pub(super) fn optional<T>(
     body: &Map<String, Value>,
     field: &str,
     errors: &mut FieldErrors,

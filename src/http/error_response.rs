@@ -1,7 +1,7 @@
 //! How every `Error` reaches a client: one status code and one JSON shape,
 //! `{"error": {"code", "message", "details"}}`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
@@ -20,6 +20,13 @@ impl Error {
             Self::UserNotFound(_) => "not_found",
             Self::Duplicate { .. } => "duplicate",
             Self::VersionMismatch { .. } => "precondition_failed",
+            Self::ReservedTopic(_) => "reserved_topic",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden { code, .. } => code,
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Overloaded => "overloaded",
             Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -45,9 +52,13 @@ impl ResponseError for Error {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UserNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Duplicate { .. } => StatusCode::CONFLICT,
+            Self::Duplicate { .. } | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReservedTopic(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,7 +68,22 @@ impl ResponseError for Error {
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        HttpResponse::build(status).json(json!({
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::Overloaded | Self::DatabaseUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        response.json(json!({
             "error": { "code": self.code(), "message": self.to_string(), "details": self.details() }
         }))
     }

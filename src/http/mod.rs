@@ -13,3 +13,4 @@ mod users;
 pub use operations::Readiness;
 pub use request_log::log_request;
 pub use routes::configure;
+pub use stream::StreamSettings;

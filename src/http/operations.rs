@@ -8,9 +8,10 @@ use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::db::{self, event_log, notifications::ListenerState};
+use crate::db::{self, event_log, listener::ListenerState};
 use crate::metrics::{self, HttpMetrics};
 use crate::sse::SseNotifier;
+use crate::tasks::TaskHealth;
 
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -19,6 +20,8 @@ pub struct Readiness {
     /// The PostgreSQL listener that relays other instances' events; `None`
     /// on SQLite, where there are no other instances.
     pub listener: Option<Arc<ListenerState>>,
+    /// Background tasks, some of which may be down and restarting.
+    pub tasks: Arc<TaskHealth>,
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -44,6 +47,11 @@ pub async fn readyz(
         .is_some_and(|l| !l.is_listening())
     {
         return unready("the event relay is not listening for other instances' events".to_owned());
+    }
+    if let Some((task, why)) = readiness.tasks.first_down() {
+        return unready(format!(
+            "the background task {task} stopped ({why}) and is restarting"
+        ));
     }
     HttpResponse::Ok().json(json!({ "status": "ready" }))
 }

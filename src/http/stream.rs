@@ -1,21 +1,31 @@
 //! `GET /api/sse/stream` (also `/events`): the event stream of one client.
 
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use sea_orm::DatabaseConnection;
 
-use crate::domain::{Topic, TopicFilter};
+use crate::domain::{TopicFilter, TopicPattern};
 use crate::error::Error;
-use crate::sse::{SseNotifier, Start, StreamSettings, Subscription};
+use crate::sse::{SseNotifier, Start, Subscription};
 
 const LAST_EVENT_ID: &str = "Last-Event-ID";
+
+/// Distinct topics one stream may ask for.
+pub const MAX_TOPICS: usize = 32;
+
+/// How streams are opened.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// Sent first on every stream as `retry:`.
+    pub retry: Duration,
+}
 
 #[tracing::instrument(skip_all)]
 pub async fn stream(
     req: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
     notifier: web::Data<SseNotifier>,
-    db: web::Data<DatabaseConnection>,
     settings: web::Data<StreamSettings>,
 ) -> Result<HttpResponse, Error> {
     let (filter, resume_from_query) = parse_query(&query)?;
@@ -29,19 +39,19 @@ pub async fn stream(
             .map_or(Start::Unreadable, Start::After),
         None => resume_from_query.map_or(Start::Live, Start::After),
     };
-    let subscription = Subscription::open(
-        notifier.into_inner(),
-        db.get_ref().clone(),
-        filter,
-        start,
-        **settings,
-    )
-    .await?;
-    Ok(HttpResponse::Ok()
+    let subscription =
+        Subscription::open(notifier.into_inner(), filter, start, settings.retry).await?;
+    let mut response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(subscription.into_stream()))
+        // Over HTTP/1.1 the stream ends only when the connection does: its
+        // end is the connection's close, so every write goes out as it is,
+        // without chunked framing around it.
+        .force_close()
+        .streaming(subscription);
+    response.head_mut().no_chunking(true);
+    Ok(response)
 }
 
 fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>), Error> {
@@ -49,10 +59,19 @@ fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>),
     let mut last_event_id = None;
     for (name, value) in query {
         match name.as_str() {
-            "topic" => topics.push(
-                Topic::parse(value)
-                    .map_err(|problem| Error::bad_request("invalid_topic", problem))?,
-            ),
+            "topic" => {
+                let topic = TopicPattern::parse(value)
+                    .map_err(|problem| Error::bad_request("invalid_topic", problem))?;
+                if !topics.contains(&topic) {
+                    if topics.len() == MAX_TOPICS {
+                        return Err(Error::bad_request(
+                            "too_many_topics",
+                            format!("a stream follows at most {MAX_TOPICS} topics"),
+                        ));
+                    }
+                    topics.push(topic);
+                }
+            }
             "last_event_id" => {
                 let id = parse_event_id(value).ok_or_else(|| {
                     Error::bad_request(
@@ -66,7 +85,12 @@ fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>),
             _ => {}
         }
     }
-    Ok((TopicFilter::new(topics), last_event_id))
+    let filter = if topics.is_empty() {
+        TopicFilter::all()
+    } else {
+        TopicFilter::new(topics)
+    };
+    Ok((filter, last_event_id))
 }
 
 /// An event id as clients send it: a non-negative whole number.

@@ -1,5 +1,5 @@
-//! `/api/v1/users`: handlers parse the request, run the write, and hand the
-//! committed event to the notifier.
+//! `/api/v1/users`: handlers parse the request and hand it, with the
+//! notifier, to the write path, which commits and then announces.
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,8 +7,9 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use super::json_body::JsonObject;
-use crate::db::user_writes::{self, Written};
+use crate::db::user_writes;
 use crate::db::users;
+use crate::db::writer::Writer;
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
 use crate::error::Error;
 use crate::sse::SseNotifier;
@@ -81,13 +82,12 @@ pub async fn list(
 
 #[tracing::instrument(skip_all)]
 pub async fn create(
-    db: web::Data<DatabaseConnection>,
+    writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     body: JsonObject,
 ) -> Result<HttpResponse, Error> {
     let new_user = NewUser::parse(&body.0).map_err(Error::Validation)?;
-    let written = user_writes::create(db.get_ref(), new_user).await?;
-    let user = announce(&notifier, written);
+    let user = user_writes::create(&writer, &notifier, new_user).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, user.location()))
         .insert_header((header::ETAG, user.etag()))
@@ -109,21 +109,21 @@ pub async fn get(
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn patch(
     req: HttpRequest,
-    db: web::Data<DatabaseConnection>,
+    writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
     body: JsonObject,
 ) -> Result<HttpResponse, Error> {
     let id = parse_id(&id)?;
     let patch = UserPatch::parse(&body.0).map_err(Error::Validation)?;
-    let written = user_writes::update(db.get_ref(), id, patch, if_match(req.headers())).await?;
-    Ok(user_response(announce(&notifier, written)))
+    let user = user_writes::update(&writer, &notifier, id, patch, if_match(req.headers())).await?;
+    Ok(user_response(user))
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn replace(
     req: HttpRequest,
-    db: web::Data<DatabaseConnection>,
+    writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
     body: JsonObject,
@@ -131,29 +131,20 @@ pub async fn replace(
     let id = parse_id(&id)?;
     let replacement = NewUser::parse(&body.0).map_err(Error::Validation)?;
     let patch = UserPatch::replacing_with(replacement);
-    let written = user_writes::update(db.get_ref(), id, patch, if_match(req.headers())).await?;
-    Ok(user_response(announce(&notifier, written)))
+    let user = user_writes::update(&writer, &notifier, id, patch, if_match(req.headers())).await?;
+    Ok(user_response(user))
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn delete(
     req: HttpRequest,
-    db: web::Data<DatabaseConnection>,
+    writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let id = parse_id(&id)?;
-    let written = user_writes::delete(db.get_ref(), id, if_match(req.headers())).await?;
-    announce(&notifier, written);
+    user_writes::delete(&writer, &notifier, id, if_match(req.headers())).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Passes the committed event, if any, to the streams.
-fn announce<T>(notifier: &SseNotifier, written: Written<T>) -> T {
-    if let Some(event) = &written.event {
-        notifier.publish(event);
-    }
-    written.value
 }
 
 fn user_response(user: User) -> HttpResponse {

@@ -6,10 +6,14 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 pub const KEEP_ALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
-/// A default (`message`) event carrying `data` under `id`.
-pub fn message(id: i64, data: &str) -> Bytes {
+/// An event with an id: a default `message`, or a named one when
+/// `sse_event` is given.
+pub fn message(id: i64, sse_event: Option<&str>, data: &str) -> Bytes {
     let mut frame = BytesMut::with_capacity(data.len() + 32);
     frame.put_slice(format!("id: {id}\n").as_bytes());
+    if let Some(name) = sse_event {
+        put_event_name(&mut frame, name);
+    }
     put_data(&mut frame, data);
     frame.freeze()
 }
@@ -17,13 +21,35 @@ pub fn message(id: i64, data: &str) -> Bytes {
 /// A named event without an id (the client's resume point stays put).
 pub fn named(event: &str, data: &str) -> Bytes {
     let mut frame = BytesMut::with_capacity(data.len() + 32);
-    frame.put_slice(format!("event: {event}\n").as_bytes());
+    put_event_name(&mut frame, event);
     put_data(&mut frame, data);
     frame.freeze()
 }
 
 pub fn retry(after: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n\n", after.as_millis()))
+}
+
+/// `frames` as one buffer: shared as it is when there is one, copied once
+/// when there are several, so that one write carries them all.
+pub fn join(frames: &[Bytes]) -> Bytes {
+    match frames {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => {
+            let mut joined = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
+            for frame in many {
+                joined.put_slice(frame);
+            }
+            joined.freeze()
+        }
+    }
+}
+
+fn put_event_name(frame: &mut BytesMut, name: &str) {
+    frame.put_slice(b"event: ");
+    frame.put_slice(name.as_bytes());
+    frame.put_u8(b'\n');
 }
 
 /// One `data:` line per line of `data`, so a payload can never end an event early.
@@ -43,8 +69,12 @@ mod tests {
     #[test]
     fn frames_follow_the_event_stream_format() {
         assert_eq!(
-            message(7, r#"{"a":1}"#),
+            message(7, None, r#"{"a":1}"#),
             Bytes::from_static(b"id: 7\ndata: {\"a\":1}\n\n")
+        );
+        assert_eq!(
+            message(8, Some("psh"), "x"),
+            Bytes::from_static(b"id: 8\nevent: psh\ndata: x\n\n")
         );
         assert_eq!(
             named("reset", "x\ny"),
@@ -53,6 +83,10 @@ mod tests {
         assert_eq!(
             retry(Duration::from_millis(3000)),
             Bytes::from_static(b"retry: 3000\n\n")
+        );
+        assert_eq!(
+            join(&[KEEP_ALIVE, Bytes::from_static(b"a")]),
+            Bytes::from_static(b": keep-alive\n\na")
         );
     }
 }

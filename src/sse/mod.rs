@@ -1,12 +1,17 @@
 //! Fan-out of committed events to Server-Sent Events subscribers: the
-//! notifier and its live feed, the relay that fills gaps from the event log,
-//! and one subscription per open stream. Nothing here knows about HTTP.
+//! notifier and its live feed, shared reads of the event log, the relay that
+//! fills gaps from the log, and one subscription per open stream. Nothing
+//! here knows about HTTP.
 
+mod feed;
 pub mod frame;
+mod log_reader;
 mod notifier;
 mod relay;
 mod subscription;
 
-pub use notifier::{Counter, EventFrame, FanoutStats, SseNotifier};
-pub use relay::spawn_relay;
-pub use subscription::{Start, StreamSettings, Subscription};
+pub use feed::EventFrame;
+pub use log_reader::READ_CONNECTIONS;
+pub use notifier::{Counter, FanoutStats, FeedSettings, SseNotifier};
+pub use relay::run_relay;
+pub use subscription::{Start, Subscription};

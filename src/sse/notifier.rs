@@ -1,30 +1,24 @@
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use tokio::sync::{Notify, broadcast, watch};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::frame;
+use super::feed::Feed;
+use super::log_reader::LogReader;
 use crate::db::event_log::LoggedEvent;
-
-/// One committed event, encoded once; every subscriber shares these bytes.
-#[derive(Debug)]
-pub struct EventFrame {
-    pub id: i64,
-    pub topic: String,
-    pub bytes: Bytes,
-}
 
 /// Hands committed events to every open stream, in event-id order.
 ///
-/// Writers call [`SseNotifier::publish`] after their commit. Commits of
-/// concurrent writers can reach it out of order, and other instances' commits
-/// not at all; an event that is not the next one is left to the relay, which
-/// reads the log from the last delivered id, so subscribers always see
-/// 1, 2, 3, … without gaps or duplicates.
+/// The write path calls [`SseNotifier::publish`] after each commit. Commits
+/// reach it in order from this instance's writer, but other instances'
+/// commits not at all; an event that is not the next one is left to the
+/// relay, which reads the log from the last delivered id, so subscribers
+/// always see 1, 2, 3, … without gaps or duplicates.
 pub struct SseNotifier {
-    live: Mutex<LiveFeed>,
+    feed: Feed,
+    log: LogReader,
     relay: Notify,
     subscribers: watch::Sender<usize>,
     stats: FanoutStats,
@@ -58,19 +52,22 @@ impl Counter {
     }
 }
 
-struct LiveFeed {
-    last_id: i64,
-    sender: broadcast::Sender<Arc<EventFrame>>,
+/// How the live feed behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedSettings {
+    /// Events the feed holds; a stream further behind reads the log.
+    pub capacity: usize,
+    /// How long events may gather before streams are woken (0: never).
+    pub window: std::time::Duration,
 }
 
 impl SseNotifier {
     /// `last_id` is the newest committed event: live delivery continues after
-    /// it. `capacity` bounds the shared in-memory feed; a subscriber further
-    /// behind than that catches up from the event log.
-    pub fn new(last_id: i64, capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity);
+    /// it.
+    pub fn new(last_id: i64, db: DatabaseConnection, settings: FeedSettings) -> Self {
         Self {
-            live: Mutex::new(LiveFeed { last_id, sender }),
+            feed: Feed::new(last_id, settings.capacity, settings.window),
+            log: LogReader::new(db),
             relay: Notify::new(),
             subscribers: watch::Sender::new(0),
             stats: FanoutStats::default(),
@@ -78,23 +75,21 @@ impl SseNotifier {
         }
     }
 
-    /// Announces a committed event.
+    /// Announces an event this instance committed.
     pub fn publish(&self, event: &LoggedEvent) {
         self.stats.committed.increment();
-        let mut live = self.live();
-        if event.id == live.last_id + 1 {
-            live.deliver(event, &self.stats);
-        } else if event.id > live.last_id + 1 {
+        if self.feed.deliver(event) {
+            self.stats.delivered.increment();
+        } else if event.id > self.feed.last_id() {
             self.wake_relay();
         }
     }
 
     /// Delivers events read from the log, skipping those already delivered.
     pub(super) fn deliver_from_log(&self, events: &[LoggedEvent]) {
-        let mut live = self.live();
         for event in events {
-            if event.id > live.last_id {
-                live.deliver(event, &self.stats);
+            if self.feed.deliver(event) {
+                self.stats.delivered.increment();
             }
         }
     }
@@ -109,15 +104,21 @@ impl SseNotifier {
         self.relay.notified().await;
     }
 
-    /// A receiver of every event delivered from now on, and the id of the
-    /// last event delivered before it: together they cover every event.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<EventFrame>>, i64) {
-        let live = self.live();
-        (live.sender.subscribe(), live.last_id)
+    pub fn last_delivered_id(&self) -> i64 {
+        self.feed.last_id()
     }
 
-    pub fn last_delivered_id(&self) -> i64 {
-        self.live().last_id
+    pub(super) fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    pub(super) fn log(&self) -> &LogReader {
+        &self.log
+    }
+
+    /// Releases gathered events and sends keep-alives until closed.
+    pub async fn run_feed(self: Arc<Self>, keep_alive: std::time::Duration) {
+        self.feed.run(keep_alive, self.closing.clone()).await;
     }
 
     /// Watches the number of open streams.
@@ -139,27 +140,10 @@ impl SseNotifier {
     /// stops the relay.
     pub fn close(&self) {
         self.closing.cancel();
+        self.feed.close();
     }
 
     pub fn closing(&self) -> CancellationToken {
         self.closing.clone()
-    }
-
-    fn live(&self) -> std::sync::MutexGuard<'_, LiveFeed> {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl LiveFeed {
-    fn deliver(&mut self, event: &LoggedEvent, stats: &FanoutStats) {
-        self.last_id = event.id;
-        stats.delivered.increment();
-        let frame = EventFrame {
-            id: event.id,
-            topic: event.topic.clone(),
-            bytes: frame::message(event.id, &event.payload),
-        };
-        // An error only means that no stream is open right now.
-        let _ = self.sender.send(Arc::new(frame));
     }
 }

@@ -1,35 +1,30 @@
-//! One open stream: replay from the log, then live events, with catch-up
-//! from the log whenever the shared live feed has moved on without it.
+//! One open stream: replay from the log, then live events from the feed,
+//! with catch-up from the log whenever the feed has moved on without it.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
+use sea_orm::DbErr;
 
-use super::{EventFrame, SseNotifier, frame};
+use super::feed::{FeedCursor, FeedRead};
+use super::log_reader::Page;
+use super::{SseNotifier, frame};
 use crate::db::event_log;
 use crate::domain::TopicFilter;
-
-/// Events read from the log at a time, replaying or catching up: what bounds
-/// a subscriber's memory.
-const PAGE: u64 = 256;
 
 /// How soon a stream behind the live feed tries the event log again after
 /// the database failed to answer.
 const LOG_RETRY: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone, Copy)]
-pub struct StreamSettings {
-    pub keep_alive: Duration,
-    pub retry: Duration,
-}
+/// Bytes of replayed events handed over at once: one slow stream's share of
+/// its connection's write buffer.
+const MAX_CHUNK: usize = 16 * 1024;
 
 /// Where a stream begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,149 +38,197 @@ pub enum Start {
 }
 
 pub struct Subscription {
-    db: DatabaseConnection,
+    notifier: Arc<SseNotifier>,
     filter: TopicFilter,
-    live: broadcast::Receiver<Arc<EventFrame>>,
-    /// The newest event id this stream has passed, sent or filtered out.
-    cursor: i64,
-    /// Whether events after `cursor` must be read from the log first.
-    behind: bool,
-    ready: VecDeque<Bytes>,
-    keep_alive: Interval,
-    closing: CancellationToken,
-    registration: Registration,
+    /// Also the newest event id this stream has passed, sent or filtered
+    /// out.
+    cursor: FeedCursor,
+    phase: Phase,
+    /// Frames sent before any event: `retry:`, then a `reset` if any.
+    prelude: Option<Bytes>,
+    /// A resume point whose next event must be the first one replayed:
+    /// if it is gone, the client gets a `reset`.
+    resuming: bool,
+    _registration: Registration,
+}
+
+enum Phase {
+    Live,
+    /// Events after the cursor must be read from the log.
+    Behind,
+    Reading(Pin<Box<dyn Future<Output = Result<Arc<Page>, DbErr>>>>),
+    /// Sending a page's events from this index on.
+    Replaying(Arc<Page>, usize),
+    /// The database did not answer; try again after this.
+    Waiting(Pin<Box<tokio::time::Sleep>>),
 }
 
 impl Subscription {
+    /// Opens a stream of the events `filter` matches, from `start`.
     pub async fn open(
         notifier: Arc<SseNotifier>,
-        db: DatabaseConnection,
         filter: TopicFilter,
         start: Start,
-        settings: StreamSettings,
+        retry: Duration,
     ) -> Result<Self, DbErr> {
-        // Subscribe before looking at the log: an event committed meanwhile
-        // is then in the feed, if not in what the log showed.
-        let (live, delivered) = notifier.subscribe();
-        let mut ready = VecDeque::from([frame::retry(settings.retry)]);
-        let (cursor, behind) = match start {
-            Start::Live => (delivered, false),
-            Start::After(_) | Start::Unreadable => {
-                let last_id = event_log::last_id(&db).await?;
-                let resumable = match start {
-                    Start::After(id) => {
-                        let oldest = event_log::oldest_retained_id(&db).await?;
-                        check_resume_point(id, last_id, oldest).map(|()| id)
-                    }
-                    _ => Err("invalid"),
-                };
-                match resumable {
-                    Ok(id) => (id, true),
-                    Err(reason) => {
-                        notifier.stats().resets.increment();
-                        ready.push_back(reset(reason, last_id));
-                        (last_id, false)
-                    }
+        let registration = Registration::new(notifier.clone());
+        let feed = notifier.feed();
+        let mut prelude = vec![frame::retry(retry)];
+        let delivered = feed.last_id();
+        let (cursor, phase, resuming) = match start {
+            Start::Live => (feed.cursor(), Phase::Live, false),
+            Start::After(id) if id == delivered => (feed.cursor_at(id), Phase::Live, false),
+            Start::After(id) if id < delivered => (feed.cursor_at(id), Phase::Behind, id != 0),
+            // Newer than anything delivered here: another instance may have
+            // committed it moments ago, so only the database can say.
+            Start::After(id) => {
+                let newest = event_log::last_id(notifier.log().db()).await?;
+                if id <= newest {
+                    (feed.cursor_at(id), Phase::Behind, true)
+                } else {
+                    prelude.push(reset(&notifier, "unknown", newest));
+                    (feed.cursor_at(newest), Phase::Live, false)
                 }
+            }
+            Start::Unreadable => {
+                prelude.push(reset(&notifier, "invalid", delivered));
+                (feed.cursor_at(delivered), Phase::Live, false)
             }
         };
-        let mut keep_alive =
-            tokio::time::interval_at(Instant::now() + settings.keep_alive, settings.keep_alive);
-        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Ok(Self {
-            db,
+            notifier,
             filter,
-            live,
             cursor,
-            behind,
-            ready,
-            keep_alive,
-            closing: notifier.closing(),
-            registration: Registration::new(notifier),
+            phase,
+            prelude: Some(frame::join(&prelude)),
+            resuming,
+            _registration: registration,
         })
     }
 
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + 'static {
-        futures_util::stream::unfold(self, |mut subscription| async move {
-            let frame = subscription.next_frame().await?;
-            Some((Ok(frame), subscription))
-        })
-    }
-
-    /// The next bytes to send; `None` ends the stream.
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        loop {
-            if let Some(frame) = self.ready.pop_front() {
-                return Some(frame);
+    /// The next events of a page, after the cursor and for this stream,
+    /// joined up to [`MAX_CHUNK`]; moves `index` past them.
+    fn replay(&mut self, page: &Page, index: &mut usize) -> Bytes {
+        let mut frames = Vec::new();
+        let mut size = 0;
+        while let Some(event) = page.events.get(*index) {
+            if size >= MAX_CHUNK {
+                return frame::join(&frames);
             }
-            if self.behind {
-                let Err(error) = self.read_log().await else {
-                    continue;
-                };
-                // The database is away: keep the stream (and its keep-alives)
-                // and read on from the cursor once it is back.
-                tracing::warn!(%error, cursor = self.cursor, "stream could not read the event log; retrying");
-                tokio::select! {
-                    biased;
-                    () = self.closing.cancelled() => return None,
-                    _ = self.keep_alive.tick() => return Some(frame::KEEP_ALIVE),
-                    () = tokio::time::sleep(LOG_RETRY) => continue,
+            *index += 1;
+            if event.id <= self.cursor.id {
+                continue;
+            }
+            self.cursor.id = event.id;
+            if self.filter.matches(&event.topic) {
+                size += event.bytes.len();
+                frames.push(event.bytes.clone());
+            }
+        }
+        self.cursor.id = self.cursor.id.max(page.through);
+        frame::join(&frames)
+    }
+
+    /// Whether the events right after a resume point are gone from the log
+    /// (pruned): the first event of the page after the cursor must be the
+    /// next id, if any event after it had been committed.
+    fn resume_point_expired(&self, page: &Page) -> bool {
+        let after = self.cursor.id;
+        let first = page.events.iter().map(|e| e.id).find(|id| *id > after);
+        after < page.committed && first != Some(after + 1)
+    }
+
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let notifier = self.notifier.clone();
+        let feed = notifier.feed();
+        loop {
+            match &mut self.phase {
+                Phase::Live => match feed.poll_read(&mut self.cursor, &self.filter, cx) {
+                    Poll::Ready(FeedRead::Send(bytes)) => return Poll::Ready(Some(bytes)),
+                    Poll::Ready(FeedRead::Closed) => return Poll::Ready(None),
+                    Poll::Ready(FeedRead::Behind) => {
+                        tracing::debug!(
+                            cursor = self.cursor.id,
+                            "stream fell behind the live feed; catching up from the log"
+                        );
+                        notifier.stats().catch_ups.increment();
+                        self.phase = Phase::Behind;
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::Behind => {
+                    if feed.is_closed() {
+                        return Poll::Ready(None);
+                    }
+                    let reader = notifier.clone();
+                    let (after, committed) = (self.cursor.id, feed.last_id());
+                    self.phase = Phase::Reading(Box::pin(async move {
+                        reader.log().page_after(after, committed).await
+                    }));
+                }
+                Phase::Reading(read) => match read.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(page)) => {
+                        if std::mem::take(&mut self.resuming) && self.resume_point_expired(&page) {
+                            let newest = feed.last_id();
+                            self.cursor = feed.cursor_at(newest);
+                            self.phase = Phase::Live;
+                            return Poll::Ready(Some(reset(&notifier, "expired", newest)));
+                        }
+                        self.phase = Phase::Replaying(page, 0);
+                    }
+                    Poll::Ready(Err(error)) => {
+                        // The database is away: keep the stream (and its
+                        // keep-alives) and read on from the cursor once it
+                        // is back.
+                        tracing::warn!(%error, cursor = self.cursor.id, "stream could not read the event log; retrying");
+                        self.phase = Phase::Waiting(Box::pin(tokio::time::sleep(LOG_RETRY)));
+                    }
+                },
+                Phase::Replaying(page, index) => {
+                    let (page, mut index) = (page.clone(), *index);
+                    let bytes = self.replay(&page, &mut index);
+                    self.phase = if index < page.events.len() {
+                        Phase::Replaying(page, index)
+                    } else if page.complete {
+                        Phase::Behind
+                    } else {
+                        Phase::Live
+                    };
+                    if !bytes.is_empty() {
+                        return Poll::Ready(Some(bytes));
+                    }
+                }
+                Phase::Waiting(sleep) => {
+                    match feed.poll_keep_alive(&mut self.cursor, cx) {
+                        Poll::Ready(true) => return Poll::Ready(Some(frame::KEEP_ALIVE)),
+                        Poll::Ready(false) => return Poll::Ready(None),
+                        Poll::Pending => {}
+                    }
+                    match sleep.as_mut().poll(cx) {
+                        Poll::Ready(()) => self.phase = Phase::Behind,
+                        Poll::Pending => return Poll::Pending,
+                    }
                 }
             }
-            tokio::select! {
-                biased;
-                () = self.closing.cancelled() => return None,
-                received = self.live.recv() => match received {
-                    Ok(event) if event.id > self.cursor => {
-                        self.cursor = event.id;
-                        if self.filter.matches(&event.topic) {
-                            return Some(event.bytes.clone());
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::debug!(missed, cursor = self.cursor, "stream fell behind the live feed; catching up from the log");
-                        self.registration.0.stats().catch_ups.increment();
-                        self.behind = true;
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = self.keep_alive.tick() => return Some(frame::KEEP_ALIVE),
-            }
         }
-    }
-
-    /// Queues the next page of logged events after the cursor.
-    async fn read_log(&mut self) -> Result<(), DbErr> {
-        let events = event_log::read_after(&self.db, self.cursor, &self.filter, PAGE).await?;
-        self.behind = events.len() as u64 == PAGE;
-        for event in events {
-            self.cursor = event.id;
-            self.ready
-                .push_back(frame::message(event.id, &event.payload));
-        }
-        Ok(())
     }
 }
 
-/// Whether the events after `id` can all be replayed.
-fn check_resume_point(
-    id: i64,
-    last_id: i64,
-    oldest_retained: Option<i64>,
-) -> Result<(), &'static str> {
-    if id > last_id {
-        return Err("unknown");
-    }
-    match oldest_retained {
-        // 0 asks for all retained history, whatever has been pruned.
-        _ if id == last_id || id == 0 => Ok(()),
-        Some(oldest) if oldest <= id + 1 => Ok(()),
-        _ => Err("expired"),
+impl Stream for Subscription {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(prelude) = this.prelude.take() {
+            return Poll::Ready(Some(Ok(prelude)));
+        }
+        this.poll_frames(cx).map(|frames| frames.map(Ok))
     }
 }
 
-fn reset(reason: &str, last_id: i64) -> Bytes {
+fn reset(notifier: &SseNotifier, reason: &str, last_id: i64) -> Bytes {
+    notifier.stats().resets.increment();
     frame::named(
         "reset",
         &serde_json::json!({ "reason": reason, "last_id": last_id }).to_string(),
@@ -207,22 +250,5 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let subscribers = self.0.count_subscriber(-1);
         tracing::info!(subscribers, "stream closed");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_resume_point;
-
-    #[test]
-    fn a_resume_point_must_lie_within_the_retained_log() {
-        assert_eq!(check_resume_point(5, 5, None), Ok(()));
-        assert_eq!(check_resume_point(3, 5, Some(1)), Ok(()));
-        assert_eq!(check_resume_point(3, 5, Some(4)), Ok(()));
-        assert_eq!(check_resume_point(0, 0, None), Ok(()));
-        assert_eq!(check_resume_point(0, 5, Some(4)), Ok(()));
-        assert_eq!(check_resume_point(2, 5, Some(4)), Err("expired"));
-        assert_eq!(check_resume_point(2, 5, None), Err("expired"));
-        assert_eq!(check_resume_point(6, 5, Some(1)), Err("unknown"));
     }
 }

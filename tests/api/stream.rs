@@ -77,12 +77,14 @@ async fn topics_select_events(backend: Backend) -> TestResult {
 
 async fn a_bad_topic_or_resume_point_is_a_400(backend: Backend) -> TestResult {
     let app = spawn_app(&backend).await;
-    assert_error(
-        app.get("/api/sse/stream?topic=orders").await,
-        400,
-        "invalid_topic",
-    )
-    .await;
+    for bad in ["orders!", "a%20b", "news/**", "a//b", ""] {
+        assert_error(
+            app.get(&format!("/api/sse/stream?topic={bad}")).await,
+            400,
+            "invalid_topic",
+        )
+        .await;
+    }
     assert_error(
         app.get("/api/sse/stream?topic=users/42").await,
         400,

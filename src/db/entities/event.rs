@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// One committed write, as its envelope JSON: what replays send verbatim.
+/// One committed event, as its envelope JSON: what replays send verbatim.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
@@ -9,6 +9,8 @@ pub struct Model {
     pub topic: String,
     pub payload: String,
     pub created_at: DateTimeUtc,
+    /// The SSE `event:` line; `None` for a default `message`.
+    pub sse_event: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,2 +1,3 @@
 pub mod event;
+pub mod idempotency_key;
 pub mod user;

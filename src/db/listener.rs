@@ -41,28 +41,26 @@ impl ListenerState {
 
 /// Calls `wake` on every notification, and once after every (re)connect to
 /// cover whatever was committed while the listener was away.
-pub fn spawn_listener(
+pub async fn run_listener(
     pool: PgPool,
     state: Arc<ListenerState>,
-    wake: impl Fn() + Send + Sync + 'static,
+    wake: impl Fn(),
     stop: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while !stop.is_cancelled() {
-            match listen(&pool, &state, &wake, &stop).await {
-                Ok(()) => break,
-                Err(error) => {
-                    state.set(false);
-                    tracing::warn!(%error, "event listener lost its database connection; reconnecting");
-                }
-            }
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(RECONNECT_AFTER) => {}
+) {
+    while !stop.is_cancelled() {
+        match listen(&pool, &state, &wake, &stop).await {
+            Ok(()) => break,
+            Err(error) => {
+                state.set(false);
+                tracing::warn!(%error, "event listener lost its database connection; reconnecting");
             }
         }
-        state.set(false);
-    })
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(RECONNECT_AFTER) => {}
+        }
+    }
+    state.set(false);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,87 @@
+//! Publishing a notification: an event of its own in the log, written
+//! through the [`Writer`] like any data change.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::idempotency::{self, Remembered};
+use super::user_writes::now;
+use super::writer::{Change, Writer};
+use crate::domain::NewNotification;
+use crate::error::Error;
+use crate::sse::SseNotifier;
+
+/// Where a notification went: its event id and topic.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    pub id: i64,
+    pub topic: String,
+}
+
+/// A caller's `Idempotency-Key`, scoped to the caller (the token's subject).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub subject: String,
+    pub key: String,
+}
+
+/// Publishes `notification`. With a key already used for the same request
+/// it publishes nothing and returns what the first request published.
+pub async fn publish(
+    writer: &Writer,
+    notifier: &Arc<SseNotifier>,
+    notification: NewNotification,
+    idempotency_key: Option<IdempotencyKey>,
+) -> Result<Published, Error> {
+    writer
+        .write(notifier, move |txn, event_id| {
+            Box::pin(async move {
+                let published = Published {
+                    id: event_id,
+                    topic: notification.topic().to_string(),
+                };
+                let at = now();
+                if let Some(IdempotencyKey { subject, key }) = &idempotency_key {
+                    let fingerprint = digest(&notification.fingerprint());
+                    if let Some(first) = idempotency::find(txn, subject, key).await? {
+                        return if first.fingerprint == fingerprint {
+                            Ok(Change::Nothing(Published {
+                                id: first.event_id,
+                                topic: first.topic,
+                            }))
+                        } else {
+                            Err(Error::IdempotencyKeyReused)
+                        };
+                    }
+                    let remembered = Remembered {
+                        fingerprint,
+                        event_id,
+                        topic: published.topic.clone(),
+                    };
+                    idempotency::remember(txn, subject, key, remembered, at)
+                        .await
+                        .map_err(|error| match error.sql_err() {
+                            // Another writer holds the key and has not
+                            // committed yet: never publish a second time.
+                            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                                Error::IdempotencyKeyInProgress
+                            }
+                            _ => error.into(),
+                        })?;
+                }
+                Ok(Change::Made {
+                    event: notification.draft(at),
+                    value: published,
+                })
+            })
+        })
+        .await
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

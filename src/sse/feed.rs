@@ -1,0 +1,442 @@
+//! The live feed: the newest delivered events, each encoded once, that every
+//! open stream reads from, and the moments at which streams are woken to
+//! read it.
+//!
+//! Delivering an event to a subscriber costs a wake-up and a `send` on its
+//! connection, whatever the event's size. Under load the feed therefore
+//! gathers events: the first event after a quiet spell is released at once,
+//! later ones wait until `window` after the previous release, so that one
+//! wake-up and one `send` carry every event released together. The same
+//! wake-ups carry the keep-alive tick, so an idle stream owns no timer.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::frame;
+use crate::db::event_log::LoggedEvent;
+use crate::domain::TopicFilter;
+
+/// Frames handed to a stream in one read at most: bounds what one slow
+/// stream holds in its connection's write buffer.
+const MAX_FRAMES_PER_READ: usize = 64;
+
+/// One committed event, encoded once; every subscriber shares these bytes.
+#[derive(Debug)]
+pub struct EventFrame {
+    pub id: i64,
+    pub topic: String,
+    pub bytes: Bytes,
+}
+
+impl EventFrame {
+    pub fn encode(event: &LoggedEvent) -> Self {
+        Self {
+            id: event.id,
+            topic: event.topic.clone(),
+            bytes: frame::message(event.id, event.sse_event.as_deref(), &event.payload),
+        }
+    }
+}
+
+pub struct Feed {
+    state: Mutex<State>,
+    capacity: usize,
+    window: Duration,
+    release_later: Notify,
+}
+
+struct State {
+    /// The newest delivered events, the last one being `last_id`.
+    frames: VecDeque<Arc<EventFrame>>,
+    last_id: i64,
+    /// The newest event streams may read; those after it wait for the next
+    /// release.
+    released_id: i64,
+    /// When events were last released; `None` until the first event.
+    last_release: Option<Instant>,
+    release_scheduled: bool,
+    /// Streams to wake at the next release, tick or close.
+    waiters: Vec<Waker>,
+    /// Counts wake-ups of all waiters, so a stream registers once per round.
+    round: u64,
+    keep_alive: u64,
+    closed: bool,
+    /// The released frames after some id, joined: every stream that follows
+    /// every topic reads the same bytes, so they are joined once.
+    joined: Option<Joined>,
+}
+
+struct Joined {
+    after: i64,
+    through: i64,
+    bytes: Bytes,
+}
+
+/// Where one stream is in the feed.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedCursor {
+    /// The newest event id this stream has passed, sent or filtered out.
+    pub id: i64,
+    round: u64,
+    keep_alive: u64,
+}
+
+/// What a stream found in the feed.
+pub enum FeedRead {
+    /// Bytes to send: events, a keep-alive, or both.
+    Send(Bytes),
+    /// Events the stream has not passed have left the feed: read the log.
+    Behind,
+    /// The feed closed: end the stream.
+    Closed,
+}
+
+impl Feed {
+    /// `last_id` is the newest committed event: delivery continues after it.
+    pub fn new(last_id: i64, capacity: usize, window: Duration) -> Self {
+        Self {
+            state: Mutex::new(State {
+                frames: VecDeque::with_capacity(capacity),
+                last_id,
+                released_id: last_id,
+                last_release: None,
+                release_scheduled: false,
+                waiters: Vec::new(),
+                round: 0,
+                keep_alive: 0,
+                closed: false,
+                joined: None,
+            }),
+            capacity,
+            window,
+            release_later: Notify::new(),
+        }
+    }
+
+    /// A cursor at the newest event delivered so far.
+    pub fn cursor(&self) -> FeedCursor {
+        self.cursor_at(self.last_id())
+    }
+
+    /// A cursor after event `id`.
+    pub fn cursor_at(&self, id: i64) -> FeedCursor {
+        let state = self.lock();
+        FeedCursor {
+            id,
+            // Not the current round: the first read that finds nothing
+            // registers the stream.
+            round: state.round.wrapping_sub(1),
+            keep_alive: state.keep_alive,
+        }
+    }
+
+    pub fn last_id(&self) -> i64 {
+        self.lock().last_id
+    }
+
+    /// Appends `event` if it is the next one; returns whether it was.
+    pub fn deliver(&self, event: &LoggedEvent) -> bool {
+        let mut state = self.lock();
+        if event.id != state.last_id + 1 {
+            return false;
+        }
+        if state.frames.len() == self.capacity {
+            state.frames.pop_front();
+        }
+        state.frames.push_back(Arc::new(EventFrame::encode(event)));
+        state.last_id = event.id;
+        let now = Instant::now();
+        if state
+            .last_release
+            .is_none_or(|last| now >= last + self.window)
+        {
+            state.release(now);
+            let waiters = state.take_waiters();
+            drop(state);
+            waiters.into_iter().for_each(Waker::wake);
+        } else if !state.release_scheduled {
+            state.release_scheduled = true;
+            drop(state);
+            self.release_later.notify_one();
+        }
+        true
+    }
+
+    /// Releases gathered events, sends keep-alive ticks, until `closing`.
+    pub async fn run(&self, keep_alive: Duration, closing: CancellationToken) {
+        let mut ticks = tokio::time::interval_at(Instant::now() + keep_alive, keep_alive);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = closing.cancelled() => break,
+                _ = ticks.tick() => self.wake_all(|state| state.keep_alive += 1),
+                () = self.release_later.notified() => {
+                    let due = self.lock().last_release.map(|last| last + self.window);
+                    let due = due.unwrap_or_else(Instant::now);
+                    tokio::time::sleep_until(due).await;
+                    self.wake_all(|state| state.release(Instant::now()));
+                }
+            }
+        }
+        self.close();
+    }
+
+    /// Ends every stream: they see [`FeedRead::Closed`].
+    pub fn close(&self) {
+        self.wake_all(|state| state.closed = true);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The released events after `cursor` that `filter` matches, and a
+    /// keep-alive if one is due; or registers the stream to be woken.
+    pub fn poll_read(
+        &self,
+        cursor: &mut FeedCursor,
+        filter: &TopicFilter,
+        cx: &mut Context<'_>,
+    ) -> Poll<FeedRead> {
+        let mut state = self.lock();
+        if state.closed {
+            return Poll::Ready(FeedRead::Closed);
+        }
+        let oldest = state.last_id - state.frames.len() as i64 + 1;
+        if cursor.id < state.released_id && cursor.id + 1 < oldest {
+            return Poll::Ready(FeedRead::Behind);
+        }
+        let mut frames = Vec::new();
+        if cursor.id < state.released_id {
+            let first = usize::try_from(cursor.id + 1 - oldest).unwrap_or(0);
+            let through = (state.released_id - cursor.id).min(MAX_FRAMES_PER_READ as i64);
+            let through_id = cursor.id + through;
+            if filter.is_all() {
+                frames.push(state.joined(cursor.id, through_id, first));
+            } else {
+                frames.extend(
+                    state
+                        .frames
+                        .range(first..first + through as usize)
+                        .filter(|f| filter.matches(&f.topic))
+                        .map(|f| f.bytes.clone()),
+                );
+            }
+            cursor.id = through_id;
+        }
+        if cursor.keep_alive != state.keep_alive {
+            cursor.keep_alive = state.keep_alive;
+            // Data keeps the connection alive as well as a comment does.
+            if frames.is_empty() {
+                frames.push(frame::KEEP_ALIVE);
+            }
+        }
+        if frames.is_empty() {
+            if cursor.round != state.round {
+                cursor.round = state.round;
+                state.waiters.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        drop(state);
+        Poll::Ready(FeedRead::Send(frame::join(&frames)))
+    }
+
+    /// Whether a keep-alive is due for a stream that is not reading the
+    /// feed (it waits for the database); registers it otherwise.
+    pub fn poll_keep_alive(&self, cursor: &mut FeedCursor, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut state = self.lock();
+        if state.closed {
+            return Poll::Ready(false);
+        }
+        if cursor.keep_alive != state.keep_alive {
+            cursor.keep_alive = state.keep_alive;
+            return Poll::Ready(true);
+        }
+        if cursor.round != state.round {
+            cursor.round = state.round;
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    fn wake_all(&self, change: impl FnOnce(&mut State)) {
+        let mut state = self.lock();
+        change(&mut state);
+        let waiters = state.take_waiters();
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Makes every delivered event readable.
+    fn release(&mut self, now: Instant) {
+        self.released_id = self.last_id;
+        self.last_release = Some(now);
+        self.release_scheduled = false;
+    }
+
+    fn take_waiters(&mut self) -> Vec<Waker> {
+        self.round = self.round.wrapping_add(1);
+        std::mem::take(&mut self.waiters)
+    }
+
+    /// The frames in `(after, through]`, the first at index `first`, as one
+    /// buffer shared by every stream that reads the same range.
+    fn joined(&mut self, after: i64, through: i64, first: usize) -> Bytes {
+        if let Some(joined) = &self.joined
+            && joined.after == after
+            && joined.through == through
+        {
+            return joined.bytes.clone();
+        }
+        let count = usize::try_from(through - after).unwrap_or(0);
+        let frames: Vec<Bytes> = self
+            .frames
+            .range(first..first + count)
+            .map(|f| f.bytes.clone())
+            .collect();
+        let bytes = frame::join(&frames);
+        self.joined = Some(Joined {
+            after,
+            through,
+            bytes: bytes.clone(),
+        });
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+    use crate::domain::TopicPattern;
+
+    fn event(id: i64, topic: &str) -> LoggedEvent {
+        LoggedEvent {
+            id,
+            topic: topic.to_owned(),
+            sse_event: None,
+            payload: format!("{{\"id\":{id}}}"),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    fn read(feed: &Feed, cursor: &mut FeedCursor, filter: &TopicFilter) -> Option<Bytes> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match feed.poll_read(cursor, filter, &mut cx) {
+            Poll::Ready(FeedRead::Send(bytes)) => Some(bytes),
+            Poll::Ready(FeedRead::Behind) => panic!("behind"),
+            Poll::Ready(FeedRead::Closed) => panic!("closed"),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn events_are_delivered_in_sequence_only() {
+        let feed = Feed::new(0, 8, Duration::ZERO);
+        assert!(feed.deliver(&event(1, "a")));
+        assert!(!feed.deliver(&event(3, "a")), "3 is not next after 1");
+        assert!(!feed.deliver(&event(1, "a")), "1 is already delivered");
+        assert!(feed.deliver(&event(2, "a")));
+        assert_eq!(feed.last_id(), 2);
+    }
+
+    #[test]
+    fn a_read_joins_every_released_event_once() {
+        let feed = Feed::new(0, 8, Duration::ZERO);
+        let mut everything = feed.cursor();
+        let mut only_b = feed.cursor();
+        let b = TopicFilter::new([TopicPattern::Exact(
+            crate::domain::Topic::parse("b").unwrap_or_else(|e| panic!("{e}")),
+        )]);
+        assert_eq!(read(&feed, &mut everything, &TopicFilter::all()), None);
+        for (id, topic) in [(1, "a"), (2, "b"), (3, "a")] {
+            feed.deliver(&event(id, topic));
+        }
+        let all = read(&feed, &mut everything, &TopicFilter::all());
+        assert_eq!(
+            all.as_deref(),
+            Some(&b"id: 1\ndata: {\"id\":1}\n\nid: 2\ndata: {\"id\":2}\n\nid: 3\ndata: {\"id\":3}\n\n"[..])
+        );
+        assert_eq!(
+            read(&feed, &mut only_b, &b).as_deref(),
+            Some(&b"id: 2\ndata: {\"id\":2}\n\n"[..])
+        );
+        assert_eq!(only_b.id, 3, "the filtered-out events are passed too");
+        assert_eq!(read(&feed, &mut everything, &TopicFilter::all()), None);
+    }
+
+    #[test]
+    fn a_stream_past_the_capacity_is_behind() {
+        let feed = Feed::new(0, 2, Duration::ZERO);
+        let mut cursor = feed.cursor();
+        for id in 1..=3 {
+            feed.deliver(&event(id, "a"));
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            feed.poll_read(&mut cursor, &TopicFilter::all(), &mut cx),
+            Poll::Ready(FeedRead::Behind)
+        ));
+        let mut caught_up = feed.cursor_at(1);
+        assert!(read(&feed, &mut caught_up, &TopicFilter::all()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_stream_is_woken_by_the_delayed_release() {
+        let feed = Arc::new(Feed::new(0, 8, Duration::from_millis(10)));
+        let closing = CancellationToken::new();
+        let running = tokio::spawn({
+            let (feed, closing) = (feed.clone(), closing.clone());
+            async move { feed.run(Duration::from_secs(3600), closing).await }
+        });
+        let mut cursor = feed.cursor();
+        let mut next = async |cursor: &mut FeedCursor| {
+            let read =
+                futures_util::future::poll_fn(|cx| feed.poll_read(cursor, &TopicFilter::all(), cx));
+            match tokio::time::timeout(Duration::from_secs(10), read).await {
+                Ok(FeedRead::Send(bytes)) => bytes,
+                _ => panic!("no release"),
+            }
+        };
+        feed.deliver(&event(1, "a"));
+        assert!(next(&mut cursor).await.starts_with(b"id: 1\n"));
+        // Within the window: released by the feed's task, which wakes us.
+        feed.deliver(&event(2, "a"));
+        assert!(next(&mut cursor).await.starts_with(b"id: 2\n"));
+        closing.cancel();
+        running.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(feed.is_closed());
+    }
+
+    #[test]
+    fn events_within_the_window_wait_for_the_release() {
+        let feed = Feed::new(0, 8, Duration::from_secs(3600));
+        let mut cursor = feed.cursor();
+        // After a quiet spell the first event goes at once…
+        feed.deliver(&event(1, "a"));
+        assert!(read(&feed, &mut cursor, &TopicFilter::all()).is_some());
+        // …and the next one waits for the window to end.
+        feed.deliver(&event(2, "a"));
+        assert_eq!(read(&feed, &mut cursor, &TopicFilter::all()), None);
+        feed.wake_all(|state| state.release(Instant::now()));
+        assert_eq!(
+            read(&feed, &mut cursor, &TopicFilter::all()).as_deref(),
+            Some(&b"id: 2\ndata: {\"id\":2}\n\n"[..])
+        );
+    }
+}
