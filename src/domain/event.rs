@@ -23,7 +23,7 @@ pub struct EventDraft {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum EventData {
-    UserChange(UserChange),
+    UserChange(Box<UserChange>),
     Json(Value),
 }
 

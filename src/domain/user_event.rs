@@ -58,6 +58,6 @@ fn user_event(
         name,
         None,
         at,
-        EventData::UserChange(change),
+        EventData::UserChange(Box::new(change)),
     )
 }

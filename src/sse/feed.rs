@@ -405,7 +405,7 @@ mod tests {
             async move { feed.run(Duration::from_secs(3600), closing).await }
         });
         let mut cursor = feed.cursor();
-        let mut next = async |cursor: &mut FeedCursor| {
+        let next = async |cursor: &mut FeedCursor| {
             let read =
                 futures_util::future::poll_fn(|cx| feed.poll_read(cursor, &TopicFilter::all(), cx));
             match tokio::time::timeout(Duration::from_secs(10), read).await {
