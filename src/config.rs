@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
+use crate::auth::MIN_SECRET_BYTES;
+
 /// Everything Herald needs to start, parsed once: a bad value stops start-up
 /// with a message naming the variable instead of surfacing later.
 #[derive(Debug, Clone)]
@@ -20,6 +24,13 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// PEM files to serve HTTPS (with HTTP/2) instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Signs and checks tokens; without it Herald runs open, on loopback only.
+    pub jwt_secret: Option<SecretString>,
+    /// Streams one token subject may hold open at once.
+    pub max_streams_per_subject: usize,
+    /// Streams the instance holds open at once; `None`: derived from the
+    /// open-file limit at start-up.
+    pub max_streams: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +72,7 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned())
         };
-        Ok(Self {
+        Self {
             database_url: parse_database_url(get("DATABASE_URL", DEFAULT_DATABASE_URL))?,
             bind_addr: parse(
                 "BIND_ADDR",
@@ -91,7 +102,58 @@ impl Settings {
                 "a whole number of seconds from 1 to 300",
             )?,
             tls: parse_tls(get("TLS_CERT_PATH", ""), get("TLS_KEY_PATH", ""))?,
-        })
+            jwt_secret: None,
+            max_streams_per_subject: usize_in(
+                "MAX_STREAMS_PER_SUBJECT",
+                get("MAX_STREAMS_PER_SUBJECT", "32"),
+                1..=1_000_000,
+            )?,
+            max_streams: match get("MAX_STREAMS", "").as_str() {
+                "" => None,
+                raw => Some(usize_in("MAX_STREAMS", raw.to_owned(), 1..=10_000_000)?),
+            },
+        }
+        .secured_by(lookup("JWT_SECRET").unwrap_or_default())
+    }
+
+    /// Adds the token secret, refusing a weak one, and refuses to run open
+    /// anywhere but on loopback.
+    fn secured_by(mut self, secret: String) -> Result<Self, ConfigError> {
+        // The secret is never echoed back, not even when it is refused.
+        let secret = secret.trim();
+        if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError {
+                variable: "JWT_SECRET",
+                value: "<redacted>".to_owned(),
+                expected: "a secret of at least 32 bytes (e.g. `openssl rand -base64 48`)",
+            });
+        }
+        if secret.is_empty() && !self.bind_addr.ip().is_loopback() {
+            return Err(ConfigError {
+                variable: "BIND_ADDR",
+                value: self.bind_addr.to_string(),
+                expected: "a loopback address while JWT_SECRET is unset: without a secret anyone \
+                           who can reach Herald may write, so set JWT_SECRET to listen beyond \
+                           this machine",
+            });
+        }
+        self.jwt_secret = (!secret.is_empty()).then(|| SecretString::from(secret.to_owned()));
+        Ok(self)
+    }
+}
+
+fn usize_in(
+    variable: &'static str,
+    value: String,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    match value.parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            variable,
+            value,
+            expected: "a whole number within the documented range",
+        }),
     }
 }
 
@@ -249,6 +311,10 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("CORS_ALLOWED_ORIGINS", "example.com"),
             ("TLS_KEY_PATH", "key.pem"),
+            ("JWT_SECRET", "too-short"),
+            ("BIND_ADDR", "0.0.0.0:8080"),
+            ("MAX_STREAMS_PER_SUBJECT", "0"),
+            ("MAX_STREAMS", "many"),
         ] {
             let message = match settings(&[(var, value)]) {
                 Ok(_) => panic!("{var}={value} was accepted"),
@@ -256,6 +322,19 @@ mod tests {
             };
             assert!(message.starts_with(&format!("invalid {var}=")), "{message}");
         }
+    }
+
+    #[test]
+    fn a_secret_is_never_echoed_and_opens_other_addresses() -> Result<(), ConfigError> {
+        let refused = settings(&[("JWT_SECRET", "short-but-secret")]).err();
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("invalid JWT_SECRET="), "{message}");
+        assert!(!message.contains("short-but-secret"), "{message}");
+        let secret = "x".repeat(32);
+        let s = settings(&[("JWT_SECRET", &secret), ("BIND_ADDR", "0.0.0.0:8080")])?;
+        assert!(s.jwt_secret.is_some());
+        assert!(!format!("{s:?}").contains(&secret));
+        Ok(())
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Error {
     },
     #[error("too many writes are queued; retry shortly")]
     Overloaded,
+    #[error("{message}")]
+    ServerBusy { message: String },
     #[error("the database is unavailable")]
     DatabaseUnavailable(#[source] DbErr),
     #[error("internal error")]

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use herald::cli::{self, Command};
 use herald::config::Settings;
 use herald::startup::Application;
 use herald::telemetry::{self, LogFormat};
@@ -8,6 +9,26 @@ use herald::telemetry::{self, LogFormat};
 async fn main() -> ExitCode {
     // A missing .env is normal; the environment alone is enough.
     let _ = dotenvy::dotenv();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Ok(Command::Serve) => {}
+        Ok(Command::Token(request)) => {
+            return match cli::issue_token(&request, std::env::var("JWT_SECRET").ok().as_deref()) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("herald token: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Err(message) => {
+            eprintln!("herald: {message}");
+            return ExitCode::from(2);
+        }
+    }
     let log_format = LogFormat::parse(&std::env::var("LOG_FORMAT").unwrap_or_default());
     let started = log_format
         .and_then(|format| {

@@ -11,13 +11,14 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbBackend};
 
+use crate::auth::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
 use crate::db::{self, event_log, retention};
-use crate::http::{Readiness, StreamSettings};
+use crate::http::{Auth, Readiness, StreamSettings};
 use crate::metrics::HttpMetrics;
-use crate::sse::{FeedSettings, SseNotifier, run_relay};
+use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
 use crate::tasks::Tasks;
 
 /// Events the shared live feed holds; a stream further behind than this
@@ -62,6 +63,11 @@ impl Application {
         let tasks = Tasks::new(notifier.closing());
         let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier);
         let (writer, writer_task) = Writer::spawn(db.clone());
+        let open_files = crate::limits::raise_open_files_limit();
+        let max_streams = settings
+            .max_streams
+            .unwrap_or_else(|| crate::limits::streams_within(open_files));
+        tracing::info!(open_files, max_streams, "open-file limit");
         let readiness = Readiness {
             listener: listener_state.clone(),
             tasks: tasks.health(),
@@ -74,6 +80,11 @@ impl Application {
                 writer,
                 notifier: notifier.clone(),
                 readiness,
+                admission: StreamAdmission::new(settings.max_streams_per_subject, max_streams),
+                auth: Auth {
+                    keys: settings.jwt_secret.as_ref().map(TokenKeys::new),
+                    origins: settings.cors_allowed_origins.clone(),
+                },
             },
             tls,
         )?;
@@ -198,6 +209,8 @@ struct Shared {
     writer: Writer,
     notifier: Arc<SseNotifier>,
     readiness: Readiness,
+    admission: StreamAdmission,
+    auth: Auth,
 }
 
 fn serve(
@@ -214,6 +227,8 @@ fn serve(
     let writer = web::Data::new(shared.writer);
     let notifier = web::Data::from(shared.notifier);
     let readiness = web::Data::new(shared.readiness);
+    let admission = web::Data::new(shared.admission);
+    let auth = web::Data::new(shared.auth);
     let http_metrics = web::Data::new(HttpMetrics::default());
     let server = HttpServer::new(move || {
         App::new()
@@ -227,6 +242,8 @@ fn serve(
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())
             .app_data(readiness.clone())
+            .app_data(admission.clone())
+            .app_data(auth.clone())
             .app_data(http_metrics.clone())
             .configure(crate::http::configure)
     })
@@ -245,17 +262,33 @@ fn serve(
 fn cors(origins: &CorsOrigins) -> Cors {
     let cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers(["content-type", "if-match", "last-event-id"])
-        .expose_headers(["etag", "location", "herald-last-event-id"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "if-match",
+            "last-event-id",
+        ])
+        .expose_headers([
+            "etag",
+            "location",
+            "herald-last-event-id",
+            "retry-after",
+            "www-authenticate",
+        ])
         // Browsers enforce CORS; refusing here would also break same-origin
         // requests, which carry an Origin header too.
         .block_on_origin_mismatch(false)
         .max_age(3600);
     match origins {
+        // Any origin, but never with credentials: a page anywhere could
+        // otherwise act with a visitor's cookie.
         CorsOrigins::Any => cors.allow_any_origin(),
         CorsOrigins::List(list) => list
             .iter()
-            .fold(cors, |cors, origin| cors.allowed_origin(origin)),
+            .fold(cors.supports_credentials(), |cors, origin| {
+                cors.allowed_origin(origin)
+            }),
         CorsOrigins::None => cors,
     }
 }

@@ -27,6 +27,7 @@ impl Error {
             Self::Forbidden { code, .. } => code,
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Overloaded => "overloaded",
+            Self::ServerBusy { .. } => "server_busy",
             Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -58,7 +59,9 @@ impl ResponseError for Error {
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Overloaded | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::ServerBusy { .. } | Self::DatabaseUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,7 +81,7 @@ impl ResponseError for Error {
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
-            Self::Overloaded | Self::DatabaseUnavailable(_) => {
+            Self::Overloaded | Self::ServerBusy { .. } | Self::DatabaseUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}

@@ -1,15 +1,19 @@
 //! The HTTP layer: routes, handlers, request bodies, error responses, the
 //! event stream and request logging.
 
+mod auth;
 mod error_response;
 mod json_body;
+mod notifications;
 mod operations;
 mod page;
 mod request_log;
 mod routes;
+mod session;
 mod stream;
 mod users;
 
+pub use auth::{Auth, SESSION_COOKIE};
 pub use operations::Readiness;
 pub use request_log::log_request;
 pub use routes::configure;

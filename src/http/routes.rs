@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::{operations, page, stream, users};
+use super::{notifications, operations, page, session, stream, users};
 use crate::error::Error;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -23,6 +23,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(users::patch))
             .route(web::put().to(users::replace))
             .route(web::delete().to(users::delete))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/notifications")
+            .route(web::post().to(notifications::publish))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/session")
+            .route(web::post().to(session::sign_in))
+            .route(web::delete().to(session::sign_out))
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource(["/api/sse/stream", "/events"]).route(web::get().to(stream::stream)))

@@ -5,9 +5,10 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::auth::StreamCaller;
 use crate::domain::{TopicFilter, TopicPattern};
 use crate::error::Error;
-use crate::sse::{SseNotifier, Start, Subscription};
+use crate::sse::{Opening, Refusal, SseNotifier, Start, StreamAdmission, Subscription};
 
 const LAST_EVENT_ID: &str = "Last-Event-ID";
 
@@ -24,11 +25,17 @@ pub struct StreamSettings {
 #[tracing::instrument(skip_all)]
 pub async fn stream(
     req: HttpRequest,
+    caller: StreamCaller,
     query: web::Query<Vec<(String, String)>>,
     notifier: web::Data<SseNotifier>,
+    admission: web::Data<StreamAdmission>,
     settings: web::Data<StreamSettings>,
 ) -> Result<HttpResponse, Error> {
-    let (filter, resume_from_query) = parse_query(&query)?;
+    let principal = caller.0;
+    let (requested, resume_from_query) = parse_query(&query)?;
+    let filter = principal.stream_topics(requested)?;
+    let subject = principal.is_authenticated().then(|| principal.subject());
+    let admitted = admission.into_inner().admit(subject).map_err(refused)?;
     // A reconnecting browser sends the header to a URL that still carries the
     // page's first resume point: the header is the newer one.
     let start = match req.headers().get(LAST_EVENT_ID) {
@@ -39,8 +46,14 @@ pub async fn stream(
             .map_or(Start::Unreadable, Start::After),
         None => resume_from_query.map_or(Start::Live, Start::After),
     };
-    let subscription =
-        Subscription::open(notifier.into_inner(), filter, start, settings.retry).await?;
+    let opening = Opening {
+        filter,
+        start,
+        retry: settings.retry,
+        admitted,
+        expires_at: principal.expires_at(),
+    };
+    let subscription = Subscription::open(notifier.into_inner(), opening).await?;
     let mut response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -54,7 +67,28 @@ pub async fn stream(
     Ok(response)
 }
 
-fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>), Error> {
+/// A stream that cannot be admitted: the client may retry later, or close
+/// one of its other streams.
+fn refused(refusal: Refusal) -> Error {
+    let message = match refusal {
+        Refusal::Subject { limit } => {
+            format!("this token already holds {limit} open streams; close one or retry later")
+        }
+        Refusal::Instance { limit } => {
+            format!("this server holds as many streams as it may ({limit}); retry shortly")
+        }
+    };
+    match refusal {
+        Refusal::Subject { .. } => Error::TooManyRequests {
+            message,
+            retry_after_secs: 5,
+        },
+        Refusal::Instance { .. } => Error::ServerBusy { message },
+    }
+}
+
+/// The topics a stream asks for (`None`: none named) and its resume point.
+fn parse_query(query: &[(String, String)]) -> Result<(Option<TopicFilter>, Option<i64>), Error> {
     let mut topics = Vec::new();
     let mut last_event_id = None;
     for (name, value) in query {
@@ -85,12 +119,8 @@ fn parse_query(query: &[(String, String)]) -> Result<(TopicFilter, Option<i64>),
             _ => {}
         }
     }
-    let filter = if topics.is_empty() {
-        TopicFilter::all()
-    } else {
-        TopicFilter::new(topics)
-    };
-    Ok((filter, last_event_id))
+    let requested = (!topics.is_empty()).then(|| TopicFilter::new(topics));
+    Ok((requested, last_event_id))
 }
 
 /// An event id as clients send it: a non-negative whole number.

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
+use super::auth::{Authorized, ReadUsers, WriteUsers};
 use super::json_body::JsonObject;
 use crate::db::user_writes;
 use crate::db::users;
@@ -37,6 +38,7 @@ const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
 
 #[tracing::instrument(skip_all)]
 pub async fn list(
+    _caller: Authorized<ReadUsers>,
     db: web::Data<DatabaseConnection>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, Error> {
@@ -82,6 +84,7 @@ pub async fn list(
 
 #[tracing::instrument(skip_all)]
 pub async fn create(
+    _caller: Authorized<WriteUsers>,
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     body: JsonObject,
@@ -96,6 +99,7 @@ pub async fn create(
 
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn get(
+    _caller: Authorized<ReadUsers>,
     db: web::Data<DatabaseConnection>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
@@ -109,6 +113,7 @@ pub async fn get(
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn patch(
     req: HttpRequest,
+    _caller: Authorized<WriteUsers>,
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
@@ -123,6 +128,7 @@ pub async fn patch(
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn replace(
     req: HttpRequest,
+    _caller: Authorized<WriteUsers>,
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
@@ -138,6 +144,7 @@ pub async fn replace(
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn delete(
     req: HttpRequest,
+    _caller: Authorized<WriteUsers>,
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,

@@ -3,6 +3,7 @@
 //! fills gaps from the log, and one subscription per open stream. Nothing
 //! here knows about HTTP.
 
+mod admission;
 mod feed;
 pub mod frame;
 mod log_reader;
@@ -10,8 +11,9 @@ mod notifier;
 mod relay;
 mod subscription;
 
+pub use admission::{Admitted, Refusal, StreamAdmission};
 pub use feed::EventFrame;
 pub use log_reader::READ_CONNECTIONS;
 pub use notifier::{Counter, FanoutStats, FeedSettings, SseNotifier};
 pub use relay::run_relay;
-pub use subscription::{Start, Subscription};
+pub use subscription::{Opening, Start, Subscription};

@@ -9,9 +9,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use sea_orm::DbErr;
 
+use super::admission::Admitted;
 use super::feed::{FeedCursor, FeedRead};
 use super::log_reader::Page;
 use super::{SseNotifier, frame};
@@ -37,6 +39,20 @@ pub enum Start {
     Unreadable,
 }
 
+/// What a stream is opened with.
+pub struct Opening {
+    /// The events it receives.
+    pub filter: TopicFilter,
+    pub start: Start,
+    /// Sent first, as `retry:`.
+    pub retry: Duration,
+    /// Its place among the open streams.
+    pub admitted: Admitted,
+    /// When its credential expires: the stream ends then, after an
+    /// `auth_expired` event.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 pub struct Subscription {
     notifier: Arc<SseNotifier>,
     filter: TopicFilter,
@@ -49,7 +65,10 @@ pub struct Subscription {
     /// A resume point whose next event must be the first one replayed:
     /// if it is gone, the client gets a `reset`.
     resuming: bool,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
     _registration: Registration,
+    _admitted: Admitted,
 }
 
 enum Phase {
@@ -65,12 +84,14 @@ enum Phase {
 
 impl Subscription {
     /// Opens a stream of the events `filter` matches, from `start`.
-    pub async fn open(
-        notifier: Arc<SseNotifier>,
-        filter: TopicFilter,
-        start: Start,
-        retry: Duration,
-    ) -> Result<Self, DbErr> {
+    pub async fn open(notifier: Arc<SseNotifier>, opening: Opening) -> Result<Self, DbErr> {
+        let Opening {
+            filter,
+            start,
+            retry,
+            admitted,
+            expires_at,
+        } = opening;
         let registration = Registration::new(notifier.clone());
         let feed = notifier.feed();
         let mut prelude = vec![frame::retry(retry)];
@@ -102,8 +123,31 @@ impl Subscription {
             phase,
             prelude: Some(frame::join(&prelude)),
             resuming,
+            expiry: expires_at.map(|at| {
+                let left = (at - Utc::now()).to_std().unwrap_or_default();
+                Box::pin(tokio::time::sleep(left))
+            }),
+            expired: false,
             _registration: registration,
+            _admitted: admitted,
         })
+    }
+
+    /// `auth_expired` once the credential has expired; the stream ends after
+    /// it, and the browser's reconnect with the same credential gets `401`.
+    fn poll_expiry(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
+        let Some(expiry) = &mut self.expiry else {
+            return Poll::Pending;
+        };
+        if expiry.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.expiry = None;
+        self.expired = true;
+        Poll::Ready(frame::named(
+            "auth_expired",
+            r#"{"reason":"the token has expired: sign in again"}"#,
+        ))
     }
 
     /// The next events of a page, after the cursor and for this stream,
@@ -222,6 +266,12 @@ impl Stream for Subscription {
         let this = self.get_mut();
         if let Some(prelude) = this.prelude.take() {
             return Poll::Ready(Some(Ok(prelude)));
+        }
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(expired) = this.poll_expiry(cx) {
+            return Poll::Ready(Some(Ok(expired)));
         }
         this.poll_frames(cx).map(|frames| frames.map(Ok))
     }

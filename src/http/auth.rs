@@ -1,0 +1,197 @@
+//! Who is calling: the principal of a request, from its bearer token, its
+//! session cookie or (on the stream only) its `access_token` parameter.
+
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::dev::Payload;
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::auth::{Credential, Principal, Scope, TokenKeys};
+use crate::config::CorsOrigins;
+use crate::error::Error;
+
+/// The cookie `POST /api/v1/session` sets: how a browser's `EventSource`,
+/// which cannot send headers, authenticates.
+pub const SESSION_COOKIE: &str = "herald_session";
+
+/// How requests are authenticated.
+pub struct Auth {
+    /// `None`: Herald runs open and every request may do everything.
+    pub keys: Option<TokenKeys>,
+    /// Origins besides Herald's own that may write with the session cookie.
+    pub origins: CorsOrigins,
+}
+
+/// The principal of an API request: from `Authorization: Bearer` or the
+/// session cookie.
+pub struct Caller(pub Principal);
+
+/// A caller whose token grants the scope `S` names; anything else is
+/// refused (`401`/`403`) before the request body is read.
+pub struct Authorized<S: Needs>(pub Principal, PhantomData<S>);
+
+/// A scope an endpoint needs, as a type, so that no handler can forget it.
+pub trait Needs {
+    const SCOPE: Scope;
+}
+
+/// `users:read`
+pub struct ReadUsers;
+/// `users:write`
+pub struct WriteUsers;
+/// `events:publish`
+pub struct Publish;
+
+impl Needs for ReadUsers {
+    const SCOPE: Scope = Scope::UsersRead;
+}
+
+impl Needs for WriteUsers {
+    const SCOPE: Scope = Scope::UsersWrite;
+}
+
+impl Needs for Publish {
+    const SCOPE: Scope = Scope::EventsPublish;
+}
+
+impl<S: Needs> FromRequest for Authorized<S> {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authorized = authenticate(req, false)
+            .and_then(|principal| principal.require(S::SCOPE).map(|()| principal));
+        ready(authorized.map(|principal| Self(principal, PhantomData)))
+    }
+}
+
+/// The principal of a stream: also from `?access_token=`, for cross-origin
+/// `EventSource`s, which can send neither headers nor cookies.
+pub struct StreamCaller(pub Principal);
+
+impl FromRequest for Caller {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req, false).map(Self))
+    }
+}
+
+impl FromRequest for StreamCaller {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req, true).map(Self))
+    }
+}
+
+fn authenticate(req: &HttpRequest, from_query: bool) -> Result<Principal, Error> {
+    let Some(auth) = req.app_data::<web::Data<Auth>>() else {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "authentication is not configured"
+        )));
+    };
+    let Some(keys) = &auth.keys else {
+        return Ok(Principal::open());
+    };
+    let (token, credential) = credential(req, from_query)?;
+    let principal = keys
+        .verify(&token)
+        .map_err(|problem| Error::Unauthorized(problem.to_string()))?
+        .via(credential);
+    if credential == Credential::Cookie && !is_safe(req.method()) {
+        check_origin(req, &auth.origins)?;
+    }
+    Ok(principal)
+}
+
+/// The token a request carries, and where it came from.
+fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential), Error> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return bearer_token(req)
+            .map(|token| (token.to_owned(), Credential::Bearer))
+            .ok_or_else(|| {
+                Error::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            });
+    }
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        return Ok((cookie.value().to_owned(), Credential::Cookie));
+    }
+    if from_query && let Some(token) = query_token(req.query_string()) {
+        return Ok((token, Credential::Query));
+    }
+    Err(Error::Unauthorized(
+        "a token is required: send `Authorization: Bearer <token>`, or sign in with POST /api/v1/session"
+            .into(),
+    ))
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn query_token(query: &str) -> Option<String> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .ok()?
+        .into_inner()
+        .into_iter()
+        .find_map(|(name, value)| (name == "access_token").then_some(value))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A cookie goes with every request the browser makes to Herald, whichever
+/// page asks: a write on the strength of the cookie alone must come from
+/// Herald's own page or from a listed origin.
+fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), Error> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    let own_host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let same_origin = origin
+        .and_then(|o| o.split_once("://"))
+        .is_some_and(|(_, host)| Some(host) == own_host);
+    let listed = match (allowed, origin) {
+        (CorsOrigins::List(list), Some(origin)) => list.iter().any(|o| o == origin),
+        _ => false,
+    };
+    if same_origin || listed {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            code: "origin_not_allowed",
+            message: format!(
+                "a write signed in by cookie must come from this server's own page or a listed origin, not {}",
+                origin.unwrap_or("a request without an Origin header")
+            ),
+        })
+    }
+}
+
+/// The session cookie for `token`, living as long as the token does.
+pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_owned())
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .secure(secure)
+        .max_age(time::Duration::seconds(max_age_secs.max(0)))
+        .finish()
+}

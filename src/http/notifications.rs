@@ -1,0 +1,56 @@
+//! `POST /api/v1/notifications`: a server pushes a message of its own
+//! through the log, to an inbox, to everyone, or to any topic.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::auth::{Authorized, Publish};
+use super::json_body::JsonObject;
+use crate::db::notification_writes::{self, IdempotencyKey};
+use crate::db::writer::Writer;
+use crate::domain::{MAX_DATA_BYTES, NewNotification, NotificationProblem};
+use crate::error::Error;
+use crate::sse::SseNotifier;
+
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+#[tracing::instrument(skip_all)]
+pub async fn publish(
+    req: HttpRequest,
+    caller: Authorized<Publish>,
+    writer: web::Data<Writer>,
+    notifier: web::Data<SseNotifier>,
+    body: JsonObject,
+) -> Result<HttpResponse, Error> {
+    let key = idempotency_key(req.headers())?.map(|key| IdempotencyKey {
+        subject: caller.0.subject().to_owned(),
+        key,
+    });
+    let notification = NewNotification::parse(body.0).map_err(|problem| match problem {
+        NotificationProblem::Invalid(fields) => Error::Validation(fields),
+        NotificationProblem::ReservedTopic(topic) => Error::ReservedTopic(topic.to_string()),
+        NotificationProblem::DataTooLarge => Error::PayloadTooLarge {
+            limit: MAX_DATA_BYTES,
+        },
+    })?;
+    let published = notification_writes::publish(&writer, &notifier, notification, key).await?;
+    Ok(HttpResponse::Accepted().json(published))
+}
+
+/// The `Idempotency-Key` header: 1–128 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| (1..=128).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()))
+        .map(|key| Some(key.to_owned()))
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 128 printable characters",
+            )
+        })
+}
