@@ -13,6 +13,10 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request line is longer than the limit of {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("the request headers are larger than the limit of {limit} bytes")]
+    HeadersTooLarge { limit: usize },
     #[error("the request body has invalid fields: {}", .0.fields().collect::<Vec<_>>().join(", "))]
     Validation(FieldErrors),
     #[error("{message}")]

@@ -236,6 +236,7 @@ fn serve(
                 cors_origins != CorsOrigins::None,
                 cors(&cors_origins),
             ))
+            .wrap(from_fn(crate::http::refuse_oversized_heads))
             .wrap(from_fn(crate::http::log_request))
             .app_data(db.clone())
             .app_data(writer.clone())

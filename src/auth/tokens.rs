@@ -99,7 +99,10 @@ impl TokenKeys {
                     .map_err(|problem| TokenError::Malformed(format!("in `topics`: {problem}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let expires_at = i64::try_from(claims.exp)
+        // The moment the token stops being accepted: streams end then, so
+        // that the client's reconnect is refused rather than admitted for
+        // the last seconds of leeway.
+        let expires_at = i64::try_from(claims.exp.saturating_add(LEEWAY_SECS + 1))
             .ok()
             .and_then(|exp| Utc.timestamp_opt(exp, 0).single())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);

@@ -13,6 +13,8 @@ impl Error {
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UriTooLong { .. } => "uri_too_long",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::Validation(_) => "validation_failed",
             Self::BadRequest { code, .. } => code,
             Self::RouteNotFound => "route_not_found",
@@ -38,7 +40,9 @@ impl Error {
             Self::Validation(fields) => json!({ "fields": fields }),
             Self::Duplicate { field } => json!({ "field": field }),
             Self::VersionMismatch { current } => json!({ "current_version": current }),
-            Self::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
+            Self::PayloadTooLarge { limit }
+            | Self::UriTooLong { limit }
+            | Self::HeadersTooLarge { limit } => json!({ "limit_bytes": limit }),
             _ => Value::Null,
         }
     }
@@ -50,6 +54,8 @@ impl ResponseError for Error {
             Self::MalformedJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UserNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

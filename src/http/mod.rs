@@ -3,6 +3,7 @@
 
 mod auth;
 mod error_response;
+mod head_limits;
 mod json_body;
 mod notifications;
 mod operations;
@@ -14,6 +15,7 @@ mod stream;
 mod users;
 
 pub use auth::{Auth, SESSION_COOKIE};
+pub use head_limits::refuse_oversized_heads;
 pub use operations::Readiness;
 pub use request_log::log_request;
 pub use routes::configure;

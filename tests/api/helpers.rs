@@ -1,7 +1,10 @@
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -503,5 +506,163 @@ where
             "{what} did not happen within {PROMPTLY:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `JWT_SECRET` of secured test servers.
+pub const TEST_SECRET: &str = "herald-test-secret-0123456789abcdef-0123456789";
+
+/// A server that requires tokens signed with [`TEST_SECRET`].
+pub async fn spawn_secured(backend: &Backend, vars: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![("JWT_SECRET", TEST_SECRET)];
+    all.extend_from_slice(vars);
+    spawn_app_with(backend, &all).await
+}
+
+/// A token for `subject` with these scopes and topic patterns.
+pub fn token(subject: &str, scope: &str, topics: &[&str], ttl: Duration) -> String {
+    let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    herald::auth::TokenKeys::new(&secrecy::SecretString::from(TEST_SECRET))
+        .issue(subject, scope, &topics, ttl)
+        .unwrap_or_else(|e| panic!("issuing a token: {e}"))
+}
+
+/// `Authorization: Bearer <token>`.
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+impl TestApp {
+    /// `GET /api/sse/stream{query}` with these headers, whatever the answer.
+    pub async fn open_stream(&self, query: &str, headers: &[(&str, String)]) -> Response {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/api/sse/stream{query}")));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request).await
+    }
+
+    /// `POST /api/v1/notifications` with `body`, as `token`, with an
+    /// optional `Idempotency-Key`.
+    pub async fn publish(&self, token: Option<&str>, body: &Value, key: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url("/api/v1/notifications"))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        self.send(request).await
+    }
+
+    /// The newest event id, as the list reports it.
+    pub async fn last_event_id(&self) -> i64 {
+        json_body(self.get("/api/v1/users?limit=1").await).await["last_event_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no last_event_id"))
+    }
+}
+
+/// The real binary, run the way operators do: no configuration but a port,
+/// in a fresh working directory.
+pub struct Herald {
+    child: Option<Child>,
+    /// Reads its stdout until it closes.
+    drain: Option<std::thread::JoinHandle<()>>,
+    pub address: String,
+    pub dir: tempfile::TempDir,
+    /// Everything it wrote to stdout so far.
+    output: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Herald {
+    /// Starts the binary with `vars` on top of the defaults (JSON logs at
+    /// `info`, a random port).
+    pub async fn start(
+        vars: &[(&str, &str)],
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dir = tempfile::tempdir()?;
+        let mut command = Command::new(herald_binary());
+        command
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("JWT_SECRET")
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let output = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = output.clone();
+        let address = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            let keep = move |line: String| {
+                if let Ok(mut kept) = kept.lock() {
+                    kept.push(line);
+                }
+            };
+            let address = lines.by_ref().find_map(|line| {
+                let address = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|entry| entry["address"].as_str().map(str::to_owned));
+                keep(line);
+                address
+            });
+            // Keep draining so the server never blocks on a full pipe.
+            (address, std::thread::spawn(move || lines.for_each(keep)))
+        });
+        let (address, drain) = tokio::time::timeout(PROMPTLY, address).await??;
+        let address = address.ok_or("the server never said where it listens")?;
+        Ok(Self {
+            child: Some(child),
+            drain: Some(drain),
+            address,
+            dir,
+            output,
+        })
+    }
+
+    /// What it has logged so far.
+    pub fn output(&self) -> String {
+        self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()?;
+        assert!(status.success());
+        Ok(())
+    }
+
+    /// Waits for it to exit, and for everything it wrote to be read.
+    pub async fn wait(
+        &mut self,
+    ) -> Result<(std::process::ExitStatus, Duration), Box<dyn std::error::Error + Send + Sync>>
+    {
+        let started = Instant::now();
+        let mut child = self.child.take().ok_or("already waited for")?;
+        let drain = self.drain.take();
+        let status = tokio::time::timeout(
+            PROMPTLY,
+            tokio::task::spawn_blocking(move || {
+                let status = child.wait();
+                if let Some(drain) = drain {
+                    let _ = drain.join();
+                }
+                status
+            }),
+        )
+        .await???;
+        Ok((status, started.elapsed()))
     }
 }
