@@ -5,6 +5,7 @@
 (() => {
   const API = '/api/v1/users';
   const STREAM = '/api/sse/stream';
+  const SESSION = '/api/v1/session';
   const PAGE_LIMIT = 200;
   const LOG_LIMIT = 50;
   const FIELD_LABELS = { user_name: 'user name', email: 'email', display_name: 'display name' };
@@ -76,11 +77,13 @@
   }
 
   async function sendJson(method, url, body, headers) {
-    return fetch(url, {
+    const response = await fetch(url, {
       method,
       headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...(headers || {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    await noticeSignedOut(response);
+    return response;
   }
 
   function showFieldError(input, errorNode, message) {
@@ -97,6 +100,62 @@
 
   function duplicateMessage(field) {
     return `Another user already has this ${FIELD_LABELS[field] || field}.`;
+  }
+
+  // ---------------------------------------------------------------- sign-in
+
+  /** Thrown when the server wants a token: the page asks for one. */
+  class SignInRequired extends Error {}
+
+  /** Stops everything live and asks for a token, saying why. */
+  function askForToken(reason) {
+    state.loadGeneration += 1;
+    closeStream();
+    setConnection('signed out');
+    dom.signInReason.textContent = reason;
+    dom.signIn.hidden = false;
+    dom.tokenInput.focus();
+  }
+
+  /** Asks for a token when a response says the session is missing or expired. */
+  async function noticeSignedOut(response) {
+    if (response.status !== 401) return false;
+    const error = await readError(response.clone());
+    askForToken(`Sign in again: ${error.message}.`);
+    return true;
+  }
+
+  /** The response, unless it says the page must sign in first. */
+  async function checkSignedIn(response) {
+    if (await noticeSignedOut(response)) throw new SignInRequired('signed out');
+    return response;
+  }
+
+  async function onSignIn(event) {
+    event.preventDefault();
+    const token = dom.tokenInput.value.trim();
+    clearFieldError(dom.tokenInput, dom.tokenError);
+    if (!token) {
+      showFieldError(dom.tokenInput, dom.tokenError, 'Paste your access token.');
+      return;
+    }
+    dom.signInSubmit.disabled = true;
+    try {
+      const response = await fetch(SESSION, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+      if (!response.ok) {
+        const error = await readError(response);
+        showFieldError(dom.tokenInput, dom.tokenError, error.message);
+        return;
+      }
+      dom.tokenInput.value = '';
+      dom.signIn.hidden = true;
+      log('session', 'signed in');
+      loadAndFollow();
+    } catch (error) {
+      showFieldError(dom.tokenInput, dom.tokenError, `Could not reach the server (${error.message}).`);
+    } finally {
+      dom.signInSubmit.disabled = false;
+    }
   }
 
   // ------------------------------------------------------------- indicator
@@ -316,11 +375,18 @@
       if (dom.connectionState.dataset.state === 'live') log('stream', 'connection lost; reconnecting');
       setConnection(dom.connectionState.dataset.state === 'connecting' ? 'connecting' : 'reconnecting');
       if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (an error status, say): reopen from where we are.
+        // The browser gave up (an error status, say). If the session is
+        // gone, ask for a token; otherwise reopen from where we are.
         setConnection('reconnecting');
         const delay = state.reopenDelay;
         state.reopenDelay = Math.min(state.reopenDelay * 2, 30000);
-        state.reopenTimer = setTimeout(() => {
+        state.reopenTimer = setTimeout(async () => {
+          if (!current()) return;
+          try {
+            await checkSignedIn(await fetch(`${API}?limit=1`, { cache: 'no-store' }));
+          } catch (error) {
+            if (error instanceof SignInRequired) return;
+          }
           if (current()) openStream(state.lastEventId ?? 0);
         }, delay);
       }
@@ -348,6 +414,11 @@
       log('reset', `${reason}: reloading the list`);
       loadAndFollow();
     });
+    source.addEventListener('auth_expired', () => {
+      if (!current()) return;
+      log('session', 'expired');
+      askForToken('Your session has expired: sign in again to keep following.');
+    });
   }
 
   // -------------------------------------------------------------- snapshot
@@ -359,7 +430,8 @@
     do {
       const query = new URLSearchParams({ limit: String(PAGE_LIMIT) });
       if (cursor) query.set('cursor', cursor);
-      const response = await fetch(`${API}?${query}`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      const response = await checkSignedIn(
+        await fetch(`${API}?${query}`, { headers: { Accept: 'application/json' }, cache: 'no-store' }));
       if (!response.ok) throw new Error((await readError(response)).message);
       const page = await response.json();
       if (snapshotId === null) {
@@ -386,7 +458,7 @@
         snapshot = await fetchSnapshot();
         break;
       } catch (error) {
-        if (generation !== state.loadGeneration) return;
+        if (error instanceof SignInRequired || generation !== state.loadGeneration) return;
         dom.tableStatus.textContent = `Could not load users (${error.message}); retrying in ${Math.round(delay / 1000)} s.`;
         await sleep(delay);
         delay = Math.min(delay * 2, 30000);
@@ -624,6 +696,7 @@
     row.dataset.saving = 'true';
     try {
       const response = await fetch(`${API}/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      await noticeSignedOut(response);
       if (response.status === 204 || response.status === 404) {
         removeUser(id);
         dom.tableStatus.textContent = `Deleted ${user.user_name}.`;
@@ -672,8 +745,15 @@
       createForm: $('create-form'),
       createSubmit: $('create-submit'),
       formStatus: $('form-status'),
+      signIn: $('sign-in'),
+      signInForm: $('sign-in-form'),
+      signInReason: $('sign-in-reason'),
+      signInSubmit: $('sign-in-submit'),
+      tokenInput: $('access-token'),
+      tokenError: $('access-token-error'),
     };
     dom.createForm.addEventListener('submit', onCreate);
+    dom.signInForm.addEventListener('submit', onSignIn);
     dom.tbody.addEventListener('click', onTableClick);
     dom.tbody.addEventListener('animationend', onAnimationEnd);
     window.addEventListener('pagehide', closeStream);

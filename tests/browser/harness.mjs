@@ -75,8 +75,10 @@ export class Herald {
     return herald;
   }
 
-  constructor({ env = {}, tls = false } = {}) {
+  constructor({ env = {}, tls = false, token = null } = {}) {
     this.extraEnv = env;
+    /** The bearer token of this harness's own API calls (a secured server). */
+    this.token = token;
     /** HTTPS with a self-signed certificate (`certPath`, `keyPath`, `ca`). */
     this.tls = Boolean(tls);
     this.certPath = null;
@@ -158,7 +160,7 @@ export class Herald {
     for (;;) {
       if (exited) throw new Error('the process exited during start-up');
       try {
-        const response = await this.fetch('/api/v1/users?limit=1', { timeout: 2000 });
+        const response = await this.fetch('/readyz', { timeout: 2000 });
         if (response.status === 200) return;
       } catch {
         // not listening yet
@@ -231,6 +233,7 @@ export class Herald {
    */
   async fetch(pathAndQuery, { method = 'GET', headers = {}, body, timeout } = {}) {
     const url = this.url(pathAndQuery);
+    if (this.token && !headers.Authorization) headers = { ...headers, Authorization: `Bearer ${this.token}` };
     if (!this.tls) {
       const signal = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
       const response = await fetch(url, { method, headers, body, signal });
@@ -290,6 +293,26 @@ export class Herald {
   listUsers(limit = 200) {
     return this.#expect(200, 'GET', `/api/v1/users?limit=${limit}`);
   }
+
+  publish(notification) {
+    return this.#expect(202, 'POST', '/api/v1/notifications', notification);
+  }
+}
+
+/**
+ * A token signed with `secret` by the `herald token` command itself:
+ * `{sub, scope, topics, ttl}` as its options take them.
+ */
+export async function issueToken(secret, { sub, scope = '', topics = '', ttl = '1h' }) {
+  return new Promise((resolve, reject) => {
+    execFile(heraldBin, ['token', '--sub', sub, '--scope', scope, '--topics', topics, '--ttl', ttl], {
+      env: { ...process.env, JWT_SECRET: secret },
+      timeout: 10_000,
+    }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`herald token failed: ${error.message}\n${stderr}`));
+      else resolve(stdout.trim());
+    });
+  });
 }
 
 /**
