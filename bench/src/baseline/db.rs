@@ -1,4 +1,4 @@
-//! The users table: one insert per create, autocommitted.
+//! The users table.
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
@@ -36,7 +36,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
-pub async fn insert(db: &DatabaseConnection, user: &User) -> Result<(), DbErr> {
+pub async fn insert(db: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
     db.execute_raw(Statement::from_sql_and_values(
         DbBackend::Sqlite,
         "INSERT INTO users (id, user_name, email, display_name, version, created_at, updated_at)

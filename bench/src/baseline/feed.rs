@@ -44,9 +44,9 @@ impl Feed {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Numbers the creation of `user` and sends it to every stream, in the
-    /// envelope Herald uses.
-    pub fn user_created(&self, user: &User) {
+    /// Numbers the creation of `user`, committed at `at`, and sends it to
+    /// every stream in the envelope Herald uses.
+    pub fn user_created(&self, user: &User, at: &str) {
         let mut last_id = self
             .last_id
             .lock()
@@ -60,7 +60,7 @@ impl Feed {
             "id": *last_id,
             "event": "user_created",
             "topic": format!("users/{}", user.id),
-            "at": user.created_at,
+            "at": at,
             "data": {"user_id": user.id, "updated_fields": updated_fields, "user": user},
         });
         // No stream open is not an error: the event is simply not seen.

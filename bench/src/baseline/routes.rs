@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, Responder, web};
 use actix_web_lab::sse;
 use chrono::{SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, TransactionTrait};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::StreamExt;
@@ -41,8 +41,7 @@ async fn create_user(state: web::Data<State>, body: web::Json<NewUser>) -> HttpR
         email,
         display_name,
     } = body.into_inner();
-    // Taken just before the autocommitted insert: the event's `at`.
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let now = timestamp();
     let user = User {
         id: uuid::Uuid::now_v7().to_string(),
         user_name,
@@ -52,9 +51,9 @@ async fn create_user(state: web::Data<State>, body: web::Json<NewUser>) -> HttpR
         created_at: now.clone(),
         updated_at: now,
     };
-    match db::insert(&state.db, &user).await {
-        Ok(()) => {
-            state.feed.user_created(&user);
+    match insert(&state.db, &user).await {
+        Ok(at) => {
+            state.feed.user_created(&user, &at);
             HttpResponse::Created().json(&user)
         }
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -63,6 +62,22 @@ async fn create_user(state: web::Data<State>, body: web::Json<NewUser>) -> HttpR
         Err(_) => HttpResponse::ServiceUnavailable()
             .json(json!({"error": {"code": "database_unavailable"}})),
     }
+}
+
+/// Inserts `user` and returns the event's `at`: taken once the insert holds
+/// SQLite's write lock, just before the commit, so that commit → receipt
+/// latency does not include the wait for the lock (as Herald's does not).
+async fn insert(db: &DatabaseConnection, user: &User) -> Result<String, DbErr> {
+    let txn = db.begin().await?;
+    db::insert(&txn, user).await?;
+    let at = timestamp();
+    txn.commit().await?;
+    Ok(at)
+}
+
+/// RFC 3339 in UTC with microseconds, as Herald writes times.
+fn timestamp() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[derive(Deserialize)]
