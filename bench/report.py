@@ -22,6 +22,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+# Plain numbers with thousands separators, also on log axes.
+PLAIN = FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}")
 
 SERVERS = ("herald", "baseline")
 SUBSCRIBER_SWEEP = (1000, 2000, 5000, 10000, 19000)
@@ -154,6 +158,9 @@ def series(runs, names, reader):
 def chart(path: Path, title: str, xlabel: str, ylabel: str, draw) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     draw(ax)
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(PLAIN)
+    ax.xaxis.set_major_formatter(PLAIN)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -237,16 +237,21 @@ impl Report {
             None => row("writes", "none".to_owned()),
         }
         let d = &self.deliveries;
+        let events = if d.events == 0 {
+            "no events".to_owned()
+        } else {
+            format!(
+                "ids {}..={} ({} events)",
+                d.first_id + 1,
+                d.last_id,
+                d.events
+            )
+        };
         row(
             "deliveries",
             format!(
-                "ids {}..={} ({} events): expected {}, received {}; {:.0}/s",
-                d.first_id + 1,
-                d.last_id,
-                d.events,
-                d.expected,
-                d.received,
-                d.per_second
+                "{events}: expected {}, received {}; {:.0}/s",
+                d.expected, d.received, d.per_second
             ),
         );
         row(
