@@ -45,7 +45,26 @@ pub struct WriteOutcome {
     pub seconds: f64,
 }
 
+/// Runs the writers on a thread of their own: on the shared runtime a
+/// create's response would wait behind thousands of subscriber tasks with
+/// frames to read, and the load generator's queueing would pass for the
+/// server's write latency.
 pub async fn run(plan: WritePlan, counts: Arc<WriteCounts>) -> anyhow::Result<WriteOutcome> {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("writers".to_owned())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(write_all(plan, counts)));
+            let _ = done.send(outcome);
+        })?;
+    outcome.await?
+}
+
+async fn write_all(plan: WritePlan, counts: Arc<WriteCounts>) -> anyhow::Result<WriteOutcome> {
     let plan = Arc::new(plan);
     let next = Arc::new(AtomicU64::new(0));
     let outcome = Arc::new(Mutex::new(WriteOutcome {
