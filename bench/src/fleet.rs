@@ -328,6 +328,35 @@ pub struct ProcessReport {
 }
 
 impl ProcessReport {
+    /// Adds another process's figures to these.
+    pub fn absorb(&mut self, other: &ProcessReport) {
+        self.subscribers += other.subscribers;
+        self.connected += other.connected;
+        self.failed += other.failed;
+        self.ended_early += other.ended_early;
+        for failure in &other.failures {
+            self.note_failure(failure.clone());
+        }
+        // Processes ramp side by side: the run's ramp is the longest.
+        self.ramp_seconds = self.ramp_seconds.max(other.ramp_seconds);
+        self.connect_micros.extend(&other.connect_micros);
+        self.expected += other.expected;
+        self.received += other.received;
+        self.lost += other.lost;
+        self.duplicated += other.duplicated;
+        self.out_of_order += other.out_of_order;
+        self.beyond_last += other.beyond_last;
+        self.resets += other.resets;
+        self.unexpected += other.unexpected;
+        self.malformed += other.malformed;
+        self.keep_alives += other.keep_alives;
+        self.with_keep_alive_in_hold += other.with_keep_alive_in_hold;
+        self.last_receipt_micros = self.last_receipt_micros.max(other.last_receipt_micros);
+        self.latency_micros.extend(&other.latency_micros);
+        self.drained &= other.drained;
+        self.cpu_seconds += other.cpu_seconds;
+    }
+
     fn note_failure(&mut self, message: String) {
         if self.failures.len() < FAILURE_SAMPLES && !self.failures.contains(&message) {
             self.failures.push(message);

@@ -59,11 +59,17 @@ impl Recorded {
         )
     }
 
-    pub fn add_to(&self, histogram: &mut Histogram<u64>) -> anyhow::Result<()> {
+    /// Adds another histogram's pairs (recorded together, they merge).
+    pub fn extend(&mut self, other: &Recorded) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    pub fn histogram(&self) -> anyhow::Result<Histogram<u64>> {
+        let mut histogram = new()?;
         for &(value, count) in &self.0 {
             histogram.record_n(value.min(HIGHEST_MICROS), count)?;
         }
-        Ok(())
+        Ok(histogram)
     }
 }
 

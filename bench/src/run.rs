@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::cli::{RunOptions, Servers as ServerChoice};
 use crate::fleet::{Fleet, FleetPlan, ProcessReport};
-use crate::histogram::{self, Summary};
+use crate::histogram::Summary;
 use crate::progress::Progress;
 use crate::report::{
     Deliveries, KeepAlives, Machine, Report, ServerResources, Settings, Subscribers, Writes,
@@ -198,37 +198,15 @@ async fn measure(
     progress.finish();
     let (reports, writes, first_id, last_id, rss_after_ramp, rss_end, cpu_end) = result?;
 
-    let mut latency = histogram::new()?;
-    let mut connect = histogram::new()?;
     let mut all = ProcessReport {
         drained: true,
         ..ProcessReport::default()
     };
-    for r in &reports {
-        r.latency_micros.add_to(&mut latency)?;
-        r.connect_micros.add_to(&mut connect)?;
-        all.subscribers += r.subscribers;
-        all.connected += r.connected;
-        all.failed += r.failed;
-        all.ended_early += r.ended_early;
-        all.failures.extend(r.failures.iter().cloned());
-        all.ramp_seconds = all.ramp_seconds.max(r.ramp_seconds);
-        all.expected += r.expected;
-        all.received += r.received;
-        all.lost += r.lost;
-        all.duplicated += r.duplicated;
-        all.out_of_order += r.out_of_order;
-        all.beyond_last += r.beyond_last;
-        all.resets += r.resets;
-        all.unexpected += r.unexpected;
-        all.malformed += r.malformed;
-        all.keep_alives += r.keep_alives;
-        all.with_keep_alive_in_hold += r.with_keep_alive_in_hold;
-        all.last_receipt_micros = all.last_receipt_micros.max(r.last_receipt_micros);
-        all.drained &= r.drained;
-        all.cpu_seconds += r.cpu_seconds;
+    for report in &reports {
+        all.absorb(report);
     }
-    all.failures.truncate(10);
+    let latency = all.latency_micros.histogram()?;
+    let connect = all.connect_micros.histogram()?;
 
     let per_second = match (&writes, all.last_receipt_micros) {
         (Some(w), Some(last)) if last > w.started_micros => {
