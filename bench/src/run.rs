@@ -83,9 +83,15 @@ async fn measure(
 ) -> anyhow::Result<Report> {
     let plans = fleet_plans(options, targets, open_files)?;
     let progress = Progress::new();
-    let servers_rss = || -> Option<u64> { pids.iter().map(|&pid| procfs::rss_kib(pid).ok()).sum() };
-    let servers_cpu =
-        || -> Option<f64> { pids.iter().map(|&pid| procfs::cpu_seconds(pid).ok()).sum() };
+    // None when a figure cannot be had: no --server-pid, or a process gone.
+    let servers_rss = || -> Option<u64> {
+        let rss = pids.iter().map(|&pid| procfs::rss_kib(pid).ok());
+        rss.sum::<Option<u64>>().filter(|_| !pids.is_empty())
+    };
+    let servers_cpu = || -> Option<f64> {
+        let cpu = pids.iter().map(|&pid| procfs::cpu_seconds(pid).ok());
+        cpu.sum::<Option<f64>>().filter(|_| !pids.is_empty())
+    };
     let (rss_before, cpu_before) = (servers_rss(), servers_cpu());
 
     progress.phase("ramp");
