@@ -39,7 +39,7 @@ impl Application {
             .as_ref()
             .map(crate::tls::server_config)
             .transpose()?;
-        let db = db::connect(&settings.database_url)
+        let db = db::connect(settings.database_url.expose(), settings.sqlite_busy_timeout)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
         let notifier = Arc::new(SseNotifier::new(

@@ -15,7 +15,10 @@ use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 
 /// Opens the pool and brings the schema up to date.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(
+    url: &str,
+    sqlite_busy_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url);
     options
         // One more than requests use: on PostgreSQL the event listener keeps
@@ -25,9 +28,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false)
         // WAL lets streams replay the log while a write is in progress; the
         // busy timeout queues writers behind the one holding the write lock.
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(sqlite_busy_timeout)
         });
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;

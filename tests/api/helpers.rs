@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 use herald::config::Settings;
 use herald::sse::SseNotifier;
 use herald::startup::{Application, StopHandle};
+use herald::telemetry;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Response};
 use sea_orm::DatabaseConnection;
@@ -291,8 +292,16 @@ async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
             .rev()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| (*v).to_owned())
+            // How to log is the person running the tests' choice.
+            .or_else(|| {
+                ["RUST_LOG", "LOG_FORMAT"]
+                    .contains(&name)
+                    .then(|| std::env::var(name).ok())
+                    .flatten()
+            })
     })
     .unwrap_or_else(|e| panic!("test settings: {e}"));
+    show_logs_if_asked(&settings);
     let app = Application::build(settings)
         .await
         .unwrap_or_else(|e| panic!("building the app: {e:#}"));
@@ -312,6 +321,23 @@ async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
         stop,
         server,
         database,
+    }
+}
+
+/// With `TEST_LOG` set, the servers' logs go to the test harness, which
+/// shows them with a failing test's output (or always, with `--nocapture`).
+fn show_logs_if_asked(settings: &Settings) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        INSTALLED.call_once(|| {
+            if let Err(message) = telemetry::init(
+                &settings.log_filter,
+                settings.log_format,
+                telemetry::Output::TestHarness,
+            ) {
+                panic!("{message}");
+            }
+        });
     }
 }
 

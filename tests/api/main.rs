@@ -13,5 +13,6 @@ mod lifecycle;
 mod operations;
 mod resume;
 mod slow_subscriber;
+mod start_up;
 mod stream;
 mod users;
