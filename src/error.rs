@@ -3,6 +3,7 @@
 
 use sea_orm::{DbErr, RuntimeErr};
 
+use crate::db::sqlite_primary_code;
 use crate::domain::{FieldErrors, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +75,16 @@ fn is_unavailable(error: &DbErr) -> bool {
                 | Sqlx::PoolTimedOut
                 | Sqlx::PoolClosed
                 | Sqlx::WorkerCrashed => true,
-                // SQLSTATE class 08 (connection exception) and 57P01-57P03
-                // (the server is shutting down or not accepting connections).
-                Sqlx::Database(db) => db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                Sqlx::Database(db) => match sqlite_primary_code(db.as_ref()) {
+                    // SQLITE_BUSY, SQLITE_LOCKED: another connection (or
+                    // process) held the lock past the busy timeout.
+                    Some(code) => matches!(code, 5 | 6),
+                    // SQLSTATE class 08 (connection exception) and 57P01-57P03
+                    // (the server is shutting down or not accepting connections).
+                    None => db
+                        .code()
+                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                },
                 _ => false,
             }
         }

@@ -279,7 +279,34 @@ impl TestApp {
     }
 }
 
-async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
+/// Starts a server on `database` configured by `vars` on top of the test
+/// defaults, and waits until it is ready.
+pub async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
+    let app = Application::build(settings_for(&database, vars))
+        .await
+        .unwrap_or_else(|e| panic!("building the app: {e:#}"));
+    // A test starts talking once the server is ready, as a load balancer
+    // would: on PostgreSQL that includes the listener for other instances.
+    tokio::time::timeout(PROMPTLY, app.ready())
+        .await
+        .unwrap_or_else(|_| panic!("the app was not ready within {PROMPTLY:?}"));
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (db, notifier, stop) = (app.db().clone(), app.notifier(), app.stop_handle());
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: Client::new(),
+        db,
+        notifier,
+        stop,
+        server,
+        database,
+    }
+}
+
+/// The settings of a test server on `database`: `vars` on top of the test
+/// defaults.
+pub fn settings_for(database: &TestDatabase, vars: &[(&str, &str)]) -> Settings {
     let mut all: Vec<(&str, &str)> = vec![
         ("DATABASE_URL", &database.url),
         ("BIND_ADDR", "127.0.0.1:0"),
@@ -302,26 +329,7 @@ async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
     })
     .unwrap_or_else(|e| panic!("test settings: {e}"));
     show_logs_if_asked(&settings);
-    let app = Application::build(settings)
-        .await
-        .unwrap_or_else(|e| panic!("building the app: {e:#}"));
-    // A test starts talking once the server is ready, as a load balancer
-    // would: on PostgreSQL that includes the listener for other instances.
-    tokio::time::timeout(PROMPTLY, app.ready())
-        .await
-        .unwrap_or_else(|_| panic!("the app was not ready within {PROMPTLY:?}"));
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (db, notifier, stop) = (app.db().clone(), app.notifier(), app.stop_handle());
-    let server = tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: Client::new(),
-        db,
-        notifier,
-        stop,
-        server,
-        database,
-    }
+    settings
 }
 
 /// With `TEST_LOG` set, the servers' logs go to the test harness, which

@@ -6,6 +6,7 @@ mod helpers;
 
 mod behind_nginx;
 mod concurrency;
+mod database;
 mod errors;
 mod events;
 mod instances;
