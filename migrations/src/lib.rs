@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_users;
 mod m20261122_000002_create_event_log;
+mod m20261201_100001_user_name_key;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_users::Migration),
             Box::new(m20261122_000002_create_event_log::Migration),
+            Box::new(m20261201_100001_user_name_key::Migration),
         ]
     }
 }

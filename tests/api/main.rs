@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod instances;
 mod lifecycle;
+mod names;
 mod operations;
 mod resume;
 mod slow_subscriber;
