@@ -15,7 +15,7 @@ use crate::config::{CorsOrigins, Settings};
 use crate::db::notifications::{self, ListenerState};
 use crate::db::{self, event_log, retention};
 use crate::http::Readiness;
-use crate::metrics::HttpMetrics;
+use crate::metrics::Metrics;
 use crate::sse::{SseNotifier, StreamSettings, spawn_relay};
 
 /// Events the shared live feed holds; a stream further behind than this
@@ -42,9 +42,11 @@ impl Application {
         let db = db::connect(settings.database_url.expose(), settings.sqlite_busy_timeout)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
+        let metrics = Arc::new(Metrics::new());
         let notifier = Arc::new(SseNotifier::new(
             event_log::last_id(&db).await?,
             LIVE_FEED_CAPACITY,
+            metrics.fanout().clone(),
         ));
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
@@ -61,6 +63,7 @@ impl Application {
             db.clone(),
             notifier.clone(),
             readiness,
+            metrics,
             tls,
         )?;
         tracing::info!(address = %listener_address(&settings, port), "herald is listening");
@@ -159,6 +162,7 @@ fn serve(
     db: DatabaseConnection,
     notifier: Arc<SseNotifier>,
     readiness: Readiness,
+    metrics: Arc<Metrics>,
     tls: Option<rustls::ServerConfig>,
 ) -> anyhow::Result<Server> {
     let stream_settings = StreamSettings {
@@ -170,7 +174,7 @@ fn serve(
     let notifier = web::Data::from(notifier);
     let stream_settings = web::Data::new(stream_settings);
     let readiness = web::Data::new(readiness);
-    let http_metrics = web::Data::new(HttpMetrics::default());
+    let metrics = web::Data::from(metrics);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Condition::new(
@@ -182,7 +186,7 @@ fn serve(
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())
             .app_data(readiness.clone())
-            .app_data(http_metrics.clone())
+            .app_data(metrics.clone())
             .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a

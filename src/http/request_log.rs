@@ -5,7 +5,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::metrics::HttpMetrics;
+use crate::metrics::Metrics;
 
 /// One log line and one metrics sample per request: method, path, status
 /// and the time to the response head (for a stream, the time until it
@@ -17,17 +17,13 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let response = next.call(req).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     tracing::info!(%method, %path, status, latency_ms = %format_args!("{:.3}", elapsed * 1000.0), "request");
     if let Some(metrics) = metrics {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        metrics.observe(&route, method.as_str(), status, elapsed);
+        metrics.observe_request(response.request().match_pattern(), &method, status, elapsed);
     }
     Ok(response)
 }

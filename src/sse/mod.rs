@@ -7,6 +7,6 @@ mod notifier;
 mod relay;
 mod subscription;
 
-pub use notifier::{Counter, EventFrame, FanoutStats, SseNotifier};
+pub use notifier::{EventFrame, SseNotifier};
 pub use relay::spawn_relay;
 pub use subscription::{Start, StreamSettings, Subscription};

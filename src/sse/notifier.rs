@@ -1,4 +1,3 @@
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -7,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame;
 use crate::db::event_log::LoggedEvent;
+use crate::metrics::FanoutStats;
 
 /// One committed event, encoded once; every subscriber shares these bytes.
 #[derive(Debug)]
@@ -31,33 +31,6 @@ pub struct SseNotifier {
     closing: CancellationToken,
 }
 
-/// Counters for operators; see `/metrics`.
-#[derive(Debug, Default)]
-pub struct FanoutStats {
-    /// Events committed by this instance's writers.
-    pub committed: Counter,
-    /// Events delivered to this instance's live feed, from any instance.
-    pub delivered: Counter,
-    /// Times a stream fell behind the live feed and caught up from the log.
-    pub catch_ups: Counter,
-    /// `reset` events sent to clients whose resume point was unusable.
-    pub resets: Counter,
-}
-
-/// A monotonic count, read only by `/metrics` and tests.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn increment(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 struct LiveFeed {
     last_id: i64,
     sender: broadcast::Sender<Arc<EventFrame>>,
@@ -66,21 +39,22 @@ struct LiveFeed {
 impl SseNotifier {
     /// `last_id` is the newest committed event: live delivery continues after
     /// it. `capacity` bounds the shared in-memory feed; a subscriber further
-    /// behind than that catches up from the event log.
-    pub fn new(last_id: i64, capacity: usize) -> Self {
+    /// behind than that catches up from the event log. `stats` are counted
+    /// here and read by `/metrics`.
+    pub fn new(last_id: i64, capacity: usize, stats: FanoutStats) -> Self {
         let (sender, _) = broadcast::channel(capacity);
         Self {
             live: Mutex::new(LiveFeed { last_id, sender }),
             relay: Notify::new(),
             subscribers: watch::Sender::new(0),
-            stats: FanoutStats::default(),
+            stats,
             closing: CancellationToken::new(),
         }
     }
 
     /// Announces a committed event.
     pub fn publish(&self, event: &LoggedEvent) {
-        self.stats.committed.increment();
+        self.stats.committed.inc();
         let mut live = self.live();
         if event.id == live.last_id + 1 {
             live.deliver(event, &self.stats);
@@ -153,7 +127,7 @@ impl SseNotifier {
 impl LiveFeed {
     fn deliver(&mut self, event: &LoggedEvent, stats: &FanoutStats) {
         self.last_id = event.id;
-        stats.delivered.increment();
+        stats.delivered.inc();
         let frame = EventFrame {
             id: event.id,
             topic: event.topic.clone(),

@@ -82,7 +82,7 @@ impl Subscription {
                 match resumable {
                     Ok(id) => (id, true),
                     Err(reason) => {
-                        notifier.stats().resets.increment();
+                        notifier.stats().resets.inc();
                         ready.push_back(reset(reason, last_id));
                         (last_id, false)
                     }
@@ -145,7 +145,7 @@ impl Subscription {
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, cursor = self.cursor, "stream fell behind the live feed; catching up from the log");
-                        self.registration.0.stats().catch_ups.increment();
+                        self.registration.0.stats().catch_ups.inc();
                         self.behind = true;
                     }
                     Err(RecvError::Closed) => return None,

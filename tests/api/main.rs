@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod instances;
 mod lifecycle;
+mod metrics;
 mod names;
 mod operations;
 mod resume;
