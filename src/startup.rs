@@ -10,6 +10,7 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbBackend};
+use tracing_actix_web::TracingLogger;
 
 use crate::config::{CorsOrigins, Settings};
 use crate::db::notifications::{self, ListenerState};
@@ -181,7 +182,8 @@ fn serve(
                 cors_origins != CorsOrigins::None,
                 cors(&cors_origins),
             ))
-            .wrap(from_fn(crate::http::log_request))
+            .wrap(from_fn(crate::http::tag_response))
+            .wrap(TracingLogger::<crate::http::RequestSpan>::new())
             .app_data(db.clone())
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())

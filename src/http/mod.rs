@@ -11,5 +11,5 @@ mod stream;
 mod users;
 
 pub use operations::Readiness;
-pub use request_log::log_request;
+pub use request_log::{RequestSpan, tag_response};
 pub use routes::configure;

@@ -1,12 +1,10 @@
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
 
 use crate::helpers::{
     Backend, PROMPTLY, SseClient, TestResult, herald_binary, on_both_databases, spawn_app,
 };
+use crate::process::Herald;
 
 on_both_databases!(clients_that_disconnect_are_released);
 
@@ -22,68 +20,6 @@ async fn clients_that_disconnect_are_released(backend: Backend) -> TestResult {
     app.wait_for_subscribers(0, Duration::from_secs(3)).await;
     app.create_user("still.serving").await;
     Ok(())
-}
-
-/// The real binary, run the way operators do: no configuration but a port,
-/// in a fresh working directory.
-struct Herald {
-    child: Child,
-    address: String,
-    dir: tempfile::TempDir,
-}
-
-impl Herald {
-    async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let dir = tempfile::tempdir()?;
-        let mut child = Command::new(herald_binary())
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let address = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let address = lines.by_ref().map_while(Result::ok).find_map(|line| {
-                let entry: Value = serde_json::from_str(&line).ok()?;
-                entry["address"].as_str().map(str::to_owned)
-            });
-            // Keep draining so the server never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            address
-        });
-        let address = tokio::time::timeout(PROMPTLY, address)
-            .await??
-            .ok_or("the server never said where it listens")?;
-        Ok(Self {
-            child,
-            address,
-            dir,
-        })
-    }
-
-    fn signal(&self, signal: &str) -> std::io::Result<()> {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()?;
-        assert!(status.success());
-        Ok(())
-    }
-
-    async fn wait(
-        self,
-    ) -> Result<(std::process::ExitStatus, Duration), Box<dyn std::error::Error + Send + Sync>>
-    {
-        let started = Instant::now();
-        let mut child = self.child;
-        let status =
-            tokio::time::timeout(PROMPTLY, tokio::task::spawn_blocking(move || child.wait()))
-                .await???;
-        Ok((status, started.elapsed()))
-    }
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! to it.
 
 mod helpers;
+mod process;
 
 mod behind_nginx;
 mod concurrency;
@@ -14,6 +15,7 @@ mod lifecycle;
 mod metrics;
 mod names;
 mod operations;
+mod request_ids;
 mod resume;
 mod slow_subscriber;
 mod start_up;
