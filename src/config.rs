@@ -26,6 +26,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// PEM files to serve HTTPS (with HTTP/2) instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// How long a client has to send a request's head, then its body.
+    pub request_head_timeout: Duration,
+    pub request_body_timeout: Duration,
     /// `RUST_LOG`, checked to be a valid filter.
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -156,6 +159,18 @@ impl Settings {
                 "a whole number of seconds from 1 to 300",
             )?,
             tls: parse_tls(get("TLS_CERT_PATH", ""), get("TLS_KEY_PATH", ""))?,
+            request_head_timeout: seconds(
+                "REQUEST_HEAD_TIMEOUT_SECS",
+                get("REQUEST_HEAD_TIMEOUT_SECS", "5"),
+                1..=300,
+                "a whole number of seconds from 1 to 300",
+            )?,
+            request_body_timeout: seconds(
+                "REQUEST_BODY_TIMEOUT_SECS",
+                get("REQUEST_BODY_TIMEOUT_SECS", "10"),
+                1..=300,
+                "a whole number of seconds from 1 to 300",
+            )?,
             log_filter: parse_log_filter(get("RUST_LOG", "info"))?,
             log_format: parse("LOG_FORMAT", get("LOG_FORMAT", "text"), "`text` or `json`")?,
         })
@@ -356,6 +371,7 @@ mod tests {
         assert_eq!(s.sse_retry, Duration::from_millis(3000));
         assert_eq!(s.event_retention, Duration::from_secs(168 * 3600));
         assert_eq!(s.cors_allowed_origins, CorsOrigins::None);
+        assert_eq!(s.request_body_timeout, Duration::from_secs(10));
         assert_eq!(s.log_filter, "info");
         assert_eq!(s.log_format, LogFormat::Text);
         Ok(())
@@ -422,6 +438,7 @@ mod tests {
             ("RUST_LOG", "herald=loud"),
             ("LOG_FORMAT", "xml"),
             ("SQLITE_BUSY_TIMEOUT_MS", "soon"),
+            ("REQUEST_BODY_TIMEOUT_SECS", "0"),
         ] {
             let message = match settings(&[(var, value)]) {
                 Ok(_) => panic!("{var}={value} was accepted"),

@@ -14,14 +14,16 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("the request body has invalid fields: {}", .0.fields().collect::<Vec<_>>().join(", "))]
     Validation(FieldErrors),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
     #[error("no such endpoint")]
     RouteNotFound,
-    #[error("this endpoint does not take that method")]
-    MethodNotAllowed,
+    #[error("this endpoint takes only {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("no user has the id {0}")]
     UserNotFound(UserId),
     #[error("another user already has this {field}")]
@@ -32,6 +34,14 @@ pub enum Error {
     DatabaseUnavailable(#[source] DbErr),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// Raised outside our handlers, by the framework or a middleware (a CORS
+    /// refusal, say), with the status it chose.
+    #[error("{message}")]
+    Framework {
+        status: actix_web::http::StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl Error {

@@ -15,7 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::notifications::{self, ListenerState};
 use crate::db::{self, event_log, retention};
-use crate::http::Readiness;
+use crate::http::{BodyDeadline, Readiness};
 use crate::metrics::Metrics;
 use crate::sse::{SseNotifier, StreamSettings, spawn_relay};
 
@@ -175,6 +175,10 @@ fn serve(
     let notifier = web::Data::from(notifier);
     let stream_settings = web::Data::new(stream_settings);
     let readiness = web::Data::new(readiness);
+    let body_deadline = web::Data::new(BodyDeadline {
+        timeout: settings.request_body_timeout,
+        shutdown: notifier.closing(),
+    });
     let metrics = web::Data::from(metrics);
     let server = HttpServer::new(move || {
         App::new()
@@ -182,18 +186,21 @@ fn serve(
                 cors_origins != CorsOrigins::None,
                 cors(&cors_origins),
             ))
-            .wrap(from_fn(crate::http::tag_response))
+            .wrap(from_fn(crate::http::json_errors))
+            .wrap(from_fn(crate::http::finish_response))
             .wrap(TracingLogger::<crate::http::RequestSpan>::new())
             .app_data(db.clone())
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())
             .app_data(readiness.clone())
+            .app_data(body_deadline.clone())
             .app_data(metrics.clone())
             .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a
     // write to it fails, one or two keep-alives later.
     .h1_allow_half_closed(false)
+    .client_request_timeout(settings.request_head_timeout)
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace.as_secs());
     let server = match tls {

@@ -3,6 +3,7 @@
 
 mod error_response;
 mod json_body;
+mod methods;
 mod operations;
 mod page;
 mod request_log;
@@ -10,6 +11,8 @@ mod routes;
 mod stream;
 mod users;
 
+pub use error_response::json_errors;
+pub use json_body::BodyDeadline;
 pub use operations::Readiness;
-pub use request_log::{RequestSpan, tag_response};
+pub use request_log::{RequestSpan, finish_response};
 pub use routes::configure;

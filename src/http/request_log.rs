@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
@@ -91,13 +92,15 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
-/// Answers with the request id, and keeps the response body inside the
-/// request's span to its end: a stream's last lines (`stream closed`) are
-/// written when its body is dropped.
-pub async fn tag_response(
+/// Answers with the request id; ends a HEAD response after its head (the
+/// body of a streaming GET handler would otherwise be polled for ever, its
+/// bytes thrown away); and keeps the body inside the request's span to its
+/// end, where a stream writes its last line (`stream closed`).
+pub async fn finish_response(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<InSpan>, Error> {
+    let head = req.method() == Method::HEAD;
     let request_id = req
         .extensions()
         .get::<Started>()
@@ -108,7 +111,8 @@ pub async fn tag_response(
     }
     let span = Span::current();
     Ok(response.map_body(|_, body| InSpan {
-        body: Some(body.boxed()),
+        // A sized body stays: actix-http sends its length, not its bytes.
+        body: (!head || !matches!(body.size(), BodySize::Stream)).then(|| body.boxed()),
         span,
     }))
 }

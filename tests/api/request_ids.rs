@@ -102,11 +102,24 @@ async fn every_log_line_of_a_request_and_of_a_stream_carries_its_id() -> TestRes
     assert_eq!(created.status(), 201);
     stream.expect_event().await;
     drop(stream);
+    let refused = client
+        .put(format!("{}/healthz", herald.address))
+        .header("X-Request-Id", "refused-1")
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 405);
 
     let closed = herald
         .log_line("for the closed stream", |l| l["message"] == "stream closed")
         .await?;
     assert_eq!(request_id_of(&closed), Some("stream-1"), "{closed}");
+    // Lines reach the pipe before the responses they describe leave, but
+    // are read from it on a thread of their own.
+    herald
+        .log_line("for the refused request", |l| {
+            request_id_of(l) == Some("refused-1")
+        })
+        .await?;
     let lines = herald.log_lines();
     let of = |id: &str| -> Vec<&Value> {
         lines
@@ -125,6 +138,8 @@ async fn every_log_line_of_a_request_and_of_a_stream_carries_its_id() -> TestRes
         ["stream opened", "response", "stream closed"]
     );
     assert_eq!(messages("write-1"), ["committed write", "response"]);
+    assert_eq!(messages("refused-1"), ["response"]);
+    assert_eq!(of("refused-1")[0]["status"], 405);
     let response = of("write-1")
         .into_iter()
         .find(|l| l["message"] == "response")
