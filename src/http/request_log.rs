@@ -50,8 +50,8 @@ impl RootSpanBuilder for RequestSpan {
         span
     }
 
-    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let _entered = span.enter();
+    /// Called inside the request's span, as the response head is ready.
+    fn on_request_end<B: MessageBody>(_span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         let response = match outcome {
             Ok(response) => response,
             // Only a middleware fails this way; actix answers it later.
@@ -87,7 +87,7 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     };
     match headers.get(REQUEST_ID).filter(valid) {
         Some(id) => id.clone(),
-        None => HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+        None => HeaderValue::try_from(uuid::Uuid::now_v7().to_string())
             .unwrap_or(HeaderValue::from_static("unknown")),
     }
 }
