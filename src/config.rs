@@ -1,19 +1,24 @@
 //! Typed configuration, read from the environment (and `.env` when present).
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::MIN_SECRET_BYTES;
+use crate::telemetry::LogFormat;
 
 /// Everything Herald needs to start, parsed once: a bad value stops start-up
 /// with a message naming the variable instead of surfacing later.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
+    /// How long SQLite waits for another connection's write lock before the
+    /// request fails with `503`.
+    pub sqlite_busy_timeout: Duration,
     pub bind_addr: SocketAddr,
     pub sse_keep_alive: Duration,
     pub sse_retry: Duration,
@@ -31,6 +36,71 @@ pub struct Settings {
     /// Streams the instance holds open at once; `None`: derived from the
     /// open-file limit at start-up.
     pub max_streams: Option<usize>,
+    /// How long a client has to send a request's head, then its body.
+    pub request_head_timeout: Duration,
+    pub request_body_timeout: Duration,
+    /// `RUST_LOG`, checked to be a valid filter.
+    pub log_filter: String,
+    pub log_format: LogFormat,
+}
+
+/// `DATABASE_URL`, which may carry a password: it is shown (`Display`,
+/// `Debug`, error messages) only with the password masked.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// The URL with its password, for connecting and nothing else.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_password(self.expose()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&redact_password(self.expose()))
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info and any `password=` query
+/// parameter replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +144,10 @@ impl Settings {
         };
         Self {
             database_url: parse_database_url(get("DATABASE_URL", DEFAULT_DATABASE_URL))?,
+            sqlite_busy_timeout: millis(
+                "SQLITE_BUSY_TIMEOUT_MS",
+                get("SQLITE_BUSY_TIMEOUT_MS", "10000"),
+            )?,
             bind_addr: parse(
                 "BIND_ADDR",
                 get("BIND_ADDR", "127.0.0.1:8080"),
@@ -102,6 +176,20 @@ impl Settings {
                 "a whole number of seconds from 1 to 300",
             )?,
             tls: parse_tls(get("TLS_CERT_PATH", ""), get("TLS_KEY_PATH", ""))?,
+            request_head_timeout: seconds(
+                "REQUEST_HEAD_TIMEOUT_SECS",
+                get("REQUEST_HEAD_TIMEOUT_SECS", "5"),
+                1..=300,
+                "a whole number of seconds from 1 to 300",
+            )?,
+            request_body_timeout: seconds(
+                "REQUEST_BODY_TIMEOUT_SECS",
+                get("REQUEST_BODY_TIMEOUT_SECS", "10"),
+                1..=300,
+                "a whole number of seconds from 1 to 300",
+            )?,
+            log_filter: parse_log_filter(get("RUST_LOG", "info"))?,
+            log_format: parse("LOG_FORMAT", get("LOG_FORMAT", "text"), "`text` or `json`")?,
             jwt_secret: None,
             max_streams_per_subject: usize_in(
                 "MAX_STREAMS_PER_SUBJECT",
@@ -235,18 +323,29 @@ fn hours(variable: &'static str, value: String) -> Result<Duration, ConfigError>
     .map(|h| Duration::from_secs(h * 3600))
 }
 
-fn parse_database_url(value: String) -> Result<String, ConfigError> {
+fn parse_database_url(value: String) -> Result<DatabaseUrl, ConfigError> {
     if ["sqlite:", "postgres://", "postgresql://"]
         .iter()
         .any(|p| value.starts_with(p))
     {
-        Ok(value)
+        Ok(DatabaseUrl(value.into()))
     } else {
         Err(ConfigError {
             variable: "DATABASE_URL",
-            value,
+            value: redact_password(&value),
             expected: "a sqlite:// or postgres:// URL",
         })
+    }
+}
+
+fn parse_log_filter(value: String) -> Result<String, ConfigError> {
+    match tracing_subscriber::EnvFilter::try_new(&value) {
+        Ok(_) => Ok(value),
+        Err(_) => Err(ConfigError {
+            variable: "RUST_LOG",
+            value,
+            expected: "a log filter such as `info` or `warn,herald=debug`",
+        }),
     }
 }
 
@@ -257,23 +356,66 @@ fn parse_cors(value: String) -> Result<CorsOrigins, ConfigError> {
     if value == "*" {
         return Ok(CorsOrigins::Any);
     }
-    let origins: Vec<String> = value
-        .split(',')
-        .map(|o| o.trim().trim_end_matches('/').to_owned())
-        .collect();
-    let valid = |o: &String| {
-        (o.starts_with("http://") || o.starts_with("https://"))
-            && !o[o.find("://").unwrap_or(0) + 3..].is_empty()
-    };
-    if origins.iter().all(valid) {
-        Ok(CorsOrigins::List(origins))
-    } else {
-        Err(ConfigError {
+    match value.split(',').map(|o| parse_origin(o.trim())).collect() {
+        Some(origins) => Ok(CorsOrigins::List(origins)),
+        None => Err(ConfigError {
             variable: "CORS_ALLOWED_ORIGINS",
             value,
-            expected: "`*` or comma-separated origins such as https://app.example.com",
-        })
+            expected: "`*` or comma-separated origins, each scheme://host[:port] with no path, such as https://app.example.com",
+        }),
     }
+}
+
+/// An origin as a browser sends it in `Origin`: lower case, without the
+/// scheme's default port. Anything else (a path, a space, user info) could
+/// never match one, so it is refused rather than silently ignored.
+fn parse_origin(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port: u16 = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    // A trailing slash is how origins are often pasted; any other path is not.
+    let authority = rest.strip_suffix('/').unwrap_or(rest).to_ascii_lowercase();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (ip, after) = bracketed.split_once(']')?;
+            ip.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':')?),
+            };
+            (format!("[{ip}]"), port)
+        }
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority.as_str(), None),
+            };
+            let label_ok = |label: &str| {
+                (1..=63).contains(&label.len())
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            };
+            if !host.split('.').all(label_ok) {
+                return None;
+            }
+            (host.to_owned(), port)
+        }
+    };
+    let port = match port {
+        None => default_port,
+        Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().ok().filter(|&n| n > 0)?
+        }
+        Some(_) => return None,
+    };
+    Some(if port == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    })
 }
 
 #[cfg(test)]
@@ -291,12 +433,62 @@ mod tests {
     #[test]
     fn defaults_serve_the_embedded_database_on_loopback() -> Result<(), ConfigError> {
         let s = settings(&[])?;
-        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.sse_keep_alive, Duration::from_secs(15));
         assert_eq!(s.sse_retry, Duration::from_millis(3000));
         assert_eq!(s.event_retention, Duration::from_secs(168 * 3600));
         assert_eq!(s.cors_allowed_origins, CorsOrigins::None);
+        assert_eq!(s.request_body_timeout, Duration::from_secs(10));
+        assert_eq!(s.log_filter, "info");
+        assert_eq!(s.log_format, LogFormat::Text);
+        Ok(())
+    }
+
+    #[test]
+    fn values_are_trimmed_alike() -> Result<(), ConfigError> {
+        let s = settings(&[
+            ("RUST_LOG", "  warn,herald=debug \n"),
+            ("LOG_FORMAT", " json "),
+            ("SSE_RETRY_MS", " 20 "),
+        ])?;
+        assert_eq!(s.log_filter, "warn,herald=debug");
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.sse_retry, Duration::from_millis(20));
+        assert_eq!(settings(&[("RUST_LOG", "   ")])?.log_filter, "info");
+        Ok(())
+    }
+
+    #[test]
+    fn the_database_password_never_shows() -> Result<(), Box<dyn std::error::Error>> {
+        let url =
+            "postgres://admin:hunter2@db.example:5432/herald?sslmode=require&password=hunter3";
+        let s = settings(&[("DATABASE_URL", url)])?;
+        let redacted = "postgres://admin:***@db.example:5432/herald?sslmode=require&password=***";
+        assert_eq!(s.database_url.to_string(), redacted);
+        assert_eq!(s.database_url.expose(), url);
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter"), "{debug}");
+        assert!(debug.contains(redacted), "{debug}");
+
+        let Err(error) = settings(&[("DATABASE_URL", "mysql://root:p@ss:word@db.example/app")])
+        else {
+            return Err("a mysql URL was accepted".into());
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("mysql://root:***@db.example/app"),
+            "{message}"
+        );
+        assert!(!message.contains("word"), "{message}");
+        assert_eq!(
+            redact_password("sqlite://herald.db?mode=rwc"),
+            "sqlite://herald.db?mode=rwc"
+        );
+        assert_eq!(
+            redact_password("postgres://admin@host/db"),
+            "postgres://admin@host/db"
+        );
         Ok(())
     }
 
@@ -315,6 +507,10 @@ mod tests {
             ("BIND_ADDR", "0.0.0.0:8080"),
             ("MAX_STREAMS_PER_SUBJECT", "0"),
             ("MAX_STREAMS", "many"),
+            ("RUST_LOG", "herald=loud"),
+            ("LOG_FORMAT", "xml"),
+            ("SQLITE_BUSY_TIMEOUT_MS", "soon"),
+            ("REQUEST_BODY_TIMEOUT_SECS", "0"),
         ] {
             let message = match settings(&[(var, value)]) {
                 Ok(_) => panic!("{var}={value} was accepted"),
@@ -355,5 +551,48 @@ mod tests {
             CorsOrigins::Any
         );
         Ok(())
+    }
+
+    #[test]
+    fn origins_are_normalised_as_browsers_send_them() -> Result<(), ConfigError> {
+        let s = settings(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "HTTPS://App.Example:443,http://[::1]:8080,http://127.0.0.1:80",
+        )])?;
+        assert_eq!(
+            s.cors_allowed_origins,
+            CorsOrigins::List(vec![
+                "https://app.example".into(),
+                "http://[::1]:8080".into(),
+                "http://127.0.0.1".into(),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_origin_that_could_never_match_is_refused() {
+        for value in [
+            "http://a b.com",
+            "https://a.com/path",
+            "https://a.com?x=1",
+            "https://user@a.com",
+            "ftp://a.com",
+            "https://",
+            "https://a.com:0",
+            "https://a.com:65536",
+            "https://a.com:+80",
+            "https://a..com",
+            "https://a.com,",
+            "https://a.com,*",
+            "http://[::1",
+            "http://[nope]:80",
+        ] {
+            let result = settings(&[("CORS_ALLOWED_ORIGINS", value)]);
+            assert!(
+                matches!(&result, Err(e) if e.to_string().starts_with("invalid CORS_ALLOWED_ORIGINS=")),
+                "{value:?} gave {result:?}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use sea_orm::{DbErr, RuntimeErr};
 
+use crate::db::sqlite_primary_code;
 use crate::domain::{FieldErrors, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,14 +18,16 @@ pub enum Error {
     UriTooLong { limit: usize },
     #[error("the request headers are larger than the limit of {limit} bytes")]
     HeadersTooLarge { limit: usize },
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("the request body has invalid fields: {}", .0.fields().collect::<Vec<_>>().join(", "))]
     Validation(FieldErrors),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
     #[error("no such endpoint")]
     RouteNotFound,
-    #[error("this endpoint does not take that method")]
-    MethodNotAllowed,
+    #[error("this endpoint takes only {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("no user has the id {0}")]
     UserNotFound(UserId),
     #[error("another user already has this {field}")]
@@ -54,6 +57,14 @@ pub enum Error {
     DatabaseUnavailable(#[source] DbErr),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// Raised outside our handlers, by the framework or a middleware (a CORS
+    /// refusal, say), with the status it chose.
+    #[error("{message}")]
+    Framework {
+        status: actix_web::http::StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
@@ -111,11 +122,16 @@ fn is_unavailable(error: &DbErr) -> bool {
                 | Sqlx::PoolTimedOut
                 | Sqlx::PoolClosed
                 | Sqlx::WorkerCrashed => true,
-                // SQLSTATE class 08 (connection exception) and 57P01-57P03
-                // (the server is shutting down or not accepting connections).
-                Sqlx::Database(db) => db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                Sqlx::Database(db) => match sqlite_primary_code(db.as_ref()) {
+                    // SQLITE_BUSY, SQLITE_LOCKED: another connection (or
+                    // process) held the lock past the busy timeout.
+                    Some(code) => matches!(code, 5 | 6),
+                    // SQLSTATE class 08 (connection exception) and 57P01-57P03
+                    // (the server is shutting down or not accepting connections).
+                    None => db
+                        .code()
+                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                },
                 _ => false,
             }
         }

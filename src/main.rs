@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use herald::cli::{self, Command};
 use herald::config::Settings;
 use herald::startup::Application;
-use herald::telemetry::{self, LogFormat};
+use herald::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,22 +29,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let log_format = LogFormat::parse(&std::env::var("LOG_FORMAT").unwrap_or_default());
-    let started = log_format
-        .and_then(|format| {
-            telemetry::init(
-                &std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-                format,
-            )
-        })
-        .and_then(|()| Settings::from_env().map_err(|e| e.to_string()));
-    let settings = match started {
+    let settings = match Settings::from_env() {
         Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("herald: {message}");
+        Err(error) => {
+            eprintln!("herald: {error}");
             return ExitCode::FAILURE;
         }
     };
+    if let Err(message) = telemetry::init(
+        &settings.log_filter,
+        settings.log_format,
+        telemetry::Output::Stdout,
+    ) {
+        eprintln!("herald: {message}");
+        return ExitCode::FAILURE;
+    }
     match run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

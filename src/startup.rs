@@ -10,14 +10,15 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbBackend};
+use tracing_actix_web::TracingLogger;
 
 use crate::auth::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
 use crate::db::{self, event_log, retention};
-use crate::http::{Auth, Readiness, StreamSettings};
-use crate::metrics::HttpMetrics;
+use crate::http::{Auth, BodyDeadline, Readiness, StreamSettings};
+use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
 use crate::tasks::Tasks;
 
@@ -46,9 +47,10 @@ impl Application {
             .as_ref()
             .map(crate::tls::server_config)
             .transpose()?;
-        let db = db::connect(&settings.database_url)
+        let db = db::connect(settings.database_url.expose(), settings.sqlite_busy_timeout)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
+        let metrics = Arc::new(Metrics::new());
         let notifier = Arc::new(SseNotifier::new(
             event_log::last_id(&db).await?,
             db.clone(),
@@ -56,11 +58,12 @@ impl Application {
                 capacity: LIVE_FEED_CAPACITY,
                 window: settings.sse_coalesce,
             },
+            metrics.fanout().clone(),
         ));
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let tasks = Tasks::new(notifier.closing());
+        let tasks = Tasks::new(notifier.closing(), metrics.task_restarts().clone());
         let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier);
         let (writer, writer_task) = Writer::spawn(db.clone());
         let open_files = crate::limits::raise_open_files_limit();
@@ -85,6 +88,7 @@ impl Application {
                     keys: settings.jwt_secret.as_ref().map(TokenKeys::new),
                     origins: settings.cors_allowed_origins.clone(),
                 },
+                metrics,
             },
             tls,
         )?;
@@ -211,6 +215,7 @@ struct Shared {
     readiness: Readiness,
     admission: StreamAdmission,
     auth: Auth,
+    metrics: Arc<Metrics>,
 }
 
 fn serve(
@@ -229,7 +234,11 @@ fn serve(
     let readiness = web::Data::new(shared.readiness);
     let admission = web::Data::new(shared.admission);
     let auth = web::Data::new(shared.auth);
-    let http_metrics = web::Data::new(HttpMetrics::default());
+    let body_deadline = web::Data::new(BodyDeadline {
+        timeout: settings.request_body_timeout,
+        shutdown: notifier.closing(),
+    });
+    let metrics = web::Data::from(shared.metrics);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Condition::new(
@@ -237,7 +246,9 @@ fn serve(
                 cors(&cors_origins),
             ))
             .wrap(from_fn(crate::http::refuse_oversized_heads))
-            .wrap(from_fn(crate::http::log_request))
+            .wrap(from_fn(crate::http::json_errors))
+            .wrap(from_fn(crate::http::finish_response))
+            .wrap(TracingLogger::<crate::http::RequestSpan>::new())
             .app_data(db.clone())
             .app_data(writer.clone())
             .app_data(notifier.clone())
@@ -245,12 +256,14 @@ fn serve(
             .app_data(readiness.clone())
             .app_data(admission.clone())
             .app_data(auth.clone())
-            .app_data(http_metrics.clone())
+            .app_data(body_deadline.clone())
+            .app_data(metrics.clone())
             .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a
     // write to it fails, one or two keep-alives later.
     .h1_allow_half_closed(false)
+    .client_request_timeout(settings.request_head_timeout)
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace.as_secs());
     let server = match tls {

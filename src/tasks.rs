@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::sse::Counter;
+use prometheus_client::metrics::counter::Counter;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -27,10 +27,9 @@ pub struct Tasks {
 
 /// Which supervised tasks are down, for readiness, and how often they were
 /// restarted, for metrics.
-#[derive(Default)]
 pub struct TaskHealth {
     down: Mutex<BTreeMap<&'static str, String>>,
-    pub restarts: Counter,
+    restarts: Counter,
 }
 
 impl TaskHealth {
@@ -48,11 +47,15 @@ impl TaskHealth {
 }
 
 impl Tasks {
-    pub fn new(stop: CancellationToken) -> Self {
+    /// Tasks that `stop` ends, counting their restarts in `restarts`.
+    pub fn new(stop: CancellationToken, restarts: Counter) -> Self {
         Self {
             tracker: TaskTracker::new(),
             stop,
-            health: Arc::default(),
+            health: Arc::new(TaskHealth {
+                down: Mutex::default(),
+                restarts,
+            }),
         }
     }
 
@@ -83,7 +86,7 @@ impl Tasks {
                 };
                 tracing::error!(task = name, reason = %why, retry_in = ?backoff, "background task stopped unexpectedly; restarting");
                 health.lock().insert(name, why);
-                health.restarts.increment();
+                health.restarts.inc();
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_users;
 mod m20261122_000002_create_event_log;
 mod m20261201_000001_events_for_any_topic;
+mod m20261201_100001_user_name_key;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_users::Migration),
             Box::new(m20261122_000002_create_event_log::Migration),
             Box::new(m20261201_000001_events_for_any_topic::Migration),
+            Box::new(m20261201_100001_user_name_key::Migration),
         ]
     }
 }

@@ -11,14 +11,53 @@ pub mod user_writes;
 pub mod users;
 pub mod writer;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::sqlx::error::DatabaseError;
+use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::sqlite::{SqliteError, SqliteJournalMode};
+use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    TransactionTrait,
+};
+
+/// Why Herald could not open its database.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Database(DbErr),
+    #[error("could not take the migration lock")]
+    MigrationLock(#[source] sea_orm::sqlx::Error),
+    #[error("could not take the migration lock {}", .path.display())]
+    MigrationLockFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the database is read-only, but Herald must write to it (check the permissions of the database file and its directory; on PostgreSQL, default_transaction_read_only)"
+    )]
+    ReadOnly(#[source] DbErr),
+}
+
+impl From<DbErr> for OpenError {
+    fn from(error: DbErr) -> Self {
+        if is_read_only(&error) {
+            Self::ReadOnly(error)
+        } else {
+            Self::Database(error)
+        }
+    }
+}
 
 /// Opens the pool and brings the schema up to date.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(
+    url: &str,
+    sqlite_busy_timeout: Duration,
+) -> Result<DatabaseConnection, OpenError> {
     let mut options = ConnectOptions::new(url);
     options
         // One more than requests use: on PostgreSQL the event listener keeps
@@ -28,13 +67,132 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false)
         // WAL lets streams replay the log while a write is in progress; the
         // busy timeout queues writers behind the one holding the write lock.
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(sqlite_busy_timeout)
         });
     let db = Database::connect(options).await?;
+    let lock = MigrationLock::take(&db).await?;
     Migrator::up(&db, None).await?;
+    check_writable(&db).await?;
+    lock.release().await;
     Ok(db)
+}
+
+/// Held while migrating: processes started together on one database then
+/// migrate one after the other, each finding the others' work done, instead
+/// of all creating the same tables at once.
+enum MigrationLock {
+    /// A session-level advisory lock on a connection outside the pool:
+    /// closing the connection releases it, as does the process dying.
+    Postgres(PgConnection),
+    /// An OS lock on a file beside the database, released when the file is
+    /// closed, as it is when the process dies.
+    Sqlite(std::fs::File),
+    /// A database in memory belongs to this process alone.
+    Unshared,
+}
+
+/// The advisory lock key of Herald's migrations ("herald" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6865_7261_6c64;
+
+impl MigrationLock {
+    async fn take(db: &DatabaseConnection) -> Result<Self, OpenError> {
+        match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let options = db.get_postgres_connection_pool().connect_options();
+                let mut connection = options.connect().await.map_err(OpenError::MigrationLock)?;
+                sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut connection)
+                    .await
+                    .map_err(OpenError::MigrationLock)?;
+                Ok(Self::Postgres(connection))
+            }
+            _ => {
+                let options = db.get_sqlite_connection_pool().connect_options();
+                let database = options.get_filename();
+                if !database.exists() {
+                    return Ok(Self::Unshared);
+                }
+                let mut path = database.as_os_str().to_owned();
+                path.push("-migrations.lock");
+                let path = PathBuf::from(path);
+                // Waiting for the lock blocks the thread.
+                let locked = tokio::task::spawn_blocking({
+                    let path = path.clone();
+                    move || {
+                        let file = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .open(&path)?;
+                        file.lock()?;
+                        Ok(file)
+                    }
+                })
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+                locked
+                    .map(Self::Sqlite)
+                    .map_err(|source| OpenError::MigrationLockFile { path, source })
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Self::Postgres(connection) => {
+                // Should closing fail, the server ends the session, and with
+                // it the lock, once it notices the connection is gone.
+                if let Err(error) = connection.close().await {
+                    tracing::warn!(%error, "closing the migration lock's connection failed");
+                }
+            }
+            Self::Sqlite(file) => drop(file),
+            Self::Unshared => {}
+        }
+    }
+}
+
+/// Refuses a database that would let Herald start, then fail every write: a
+/// read-only SQLite file, a PostgreSQL database whose transactions are
+/// read-only. Writing nothing still needs write access.
+async fn check_writable(db: &DatabaseConnection) -> Result<(), OpenError> {
+    let txn = db.begin().await?;
+    let probe = txn
+        .execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 1 = 0")
+        .await;
+    txn.rollback().await?;
+    probe?;
+    Ok(())
+}
+
+/// The error the database itself answered with, if `error` is one.
+fn database_error(error: &DbErr) -> Option<&dyn DatabaseError> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e.as_database_error(),
+        _ => None,
+    }
+}
+
+/// SQLite's primary result code: extended codes carry it in their low byte.
+pub(crate) fn sqlite_primary_code(error: &dyn DatabaseError) -> Option<i32> {
+    error.try_downcast_ref::<SqliteError>()?;
+    let code: i32 = error.code()?.parse().ok()?;
+    Some(code & 0xff)
+}
+
+const SQLITE_READONLY: i32 = 8;
+
+fn is_read_only(error: &DbErr) -> bool {
+    database_error(error).is_some_and(|e| {
+        sqlite_primary_code(e) == Some(SQLITE_READONLY)
+            // PostgreSQL: read_only_sql_transaction
+            || e.code().as_deref() == Some("25006")
+    })
 }
 
 /// Connections the pool holds open, and how many of them are lent out.

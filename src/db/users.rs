@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, IsolationLevel, Transa
 
 use super::entities::user;
 use super::event_log;
-use crate::domain::{Email, User, UserId};
+use crate::domain::{Email, User, UserId, UserName};
 
 pub async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
     Ok(user::Entity::find_by_id(id.uuid())
@@ -76,6 +76,7 @@ fn row(user: &User) -> user::ActiveModel {
     user::ActiveModel {
         id: Set(user.id.uuid()),
         user_name: Set(user.user_name.clone()),
+        user_name_key: Set(UserName::key_of(&user.user_name)),
         email: Set(user.email.clone()),
         email_key: Set(Email::key_of(&user.email)),
         display_name: Set(user.display_name.clone()),

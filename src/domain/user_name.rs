@@ -1,15 +1,18 @@
-/// A login-style handle: 3–32 letters, digits, `_`, `.` or `-`.
+/// A login-style handle: 3–32 ASCII letters, digits, `_`, `.` or `-`.
+/// Names that differ only in case are the same name: uniqueness is checked
+/// on [`UserName::key_of`]. Letters outside ASCII are refused, so that no
+/// two names look alike (`admin` and Cyrillic `аdmin`, full-width `ａｄｍ`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
-        let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
         if !(3..=32).contains(&length) {
             Err(format!("must be 3 to 32 characters long, got {length}"))
         } else if !raw.chars().all(allowed) {
-            Err("may contain only letters, digits, '_', '.' and '-'".to_owned())
+            Err("may contain only ASCII letters, digits, '_', '.' and '-'".to_owned())
         } else {
             Ok(Self(raw.to_owned()))
         }
@@ -17,6 +20,11 @@ impl UserName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The form two names are compared in: case is ignored.
+    pub fn key_of(name: &str) -> String {
+        name.to_ascii_lowercase()
     }
 }
 
@@ -26,7 +34,7 @@ mod tests {
 
     #[test]
     fn accepts_handles_within_the_rules() {
-        for ok in ["ada", "grace.hopper", "x_y-z", "Zoë", &"a".repeat(32)] {
+        for ok in ["ada", "grace.hopper", "x_y-z", "Ada99", &"a".repeat(32)] {
             assert!(UserName::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -41,8 +49,18 @@ mod tests {
             "semi;colon",
             "emoji🙂x",
             "tab\tx",
+            "Zoë",
+            "\u{0430}dmin",
+            "\u{ff41}\u{ff44}\u{ff4d}",
+            "\u{2460}\u{2461}\u{2462}",
         ] {
             assert!(UserName::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn case_does_not_make_another_name() {
+        assert_eq!(UserName::key_of("ADMIN"), UserName::key_of("admin"));
+        assert_eq!(UserName::key_of("Ad.Min-1"), "ad.min-1");
     }
 }

@@ -1,7 +1,10 @@
 //! How every `Error` reaches a client: one status code and one JSON shape,
 //! `{"error": {"code", "message", "details"}}`.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
@@ -15,10 +18,11 @@ impl Error {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UriTooLong { .. } => "uri_too_long",
             Self::HeadersTooLarge { .. } => "headers_too_large",
+            Self::BodyTimeout => "request_timeout",
             Self::Validation(_) => "validation_failed",
             Self::BadRequest { code, .. } => code,
             Self::RouteNotFound => "route_not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UserNotFound(_) => "not_found",
             Self::Duplicate { .. } => "duplicate",
             Self::VersionMismatch { .. } => "precondition_failed",
@@ -32,6 +36,7 @@ impl Error {
             Self::ServerBusy { .. } => "server_busy",
             Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Internal(_) => "internal",
+            Self::Framework { code, .. } => code,
         }
     }
 
@@ -56,9 +61,10 @@ impl ResponseError for Error {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UserNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Duplicate { .. } | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::ReservedTopic(_) | Self::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -69,6 +75,7 @@ impl ResponseError for Error {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Framework { status, .. } => *status,
         }
     }
 
@@ -90,10 +97,63 @@ impl ResponseError for Error {
             Self::Overloaded | Self::ServerBusy { .. } | Self::DatabaseUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            // The rest of the body may never come: the connection cannot be
+            // reused.
+            Self::BodyTimeout => {
+                response.force_close();
+            }
             _ => {}
         }
         response.json(json!({
             "error": { "code": self.code(), "message": self.to_string(), "details": self.details() }
         }))
     }
+}
+
+impl Error {
+    /// `error`, raised outside our handlers, in our shape and with the
+    /// status it chose.
+    fn from_framework(error: &actix_web::Error, status: StatusCode) -> Self {
+        let (code, message) = if error.as_error::<actix_cors::CorsError>().is_some() {
+            ("cors_refused", error.to_string())
+        } else if status.is_server_error() {
+            ("internal", "internal error".to_owned())
+        } else {
+            ("request_refused", error.to_string())
+        };
+        Self::Framework {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+/// Middleware: answers the errors of the framework and of other middleware
+/// (CORS refusals, for one) in our JSON shape, keeping their status and
+/// their headers other than the body's. (An error a service returns instead
+/// of a response is not seen here; none of ours does.)
+pub async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    let foreign = response
+        .response()
+        .error()
+        .filter(|error| error.as_error::<Error>().is_none())
+        .map(|error| Error::from_framework(error, response.status()));
+    let Some(error) = foreign else {
+        return Ok(response);
+    };
+    let mut shaped = error.error_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(response.into_response(shaped))
 }

@@ -1,10 +1,13 @@
 //! The JSON object a write request carries.
 
+use std::time::Duration;
+
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, mime};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, mime, web};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::FieldErrors;
 use crate::error::Error;
@@ -18,6 +21,15 @@ const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
 pub struct JsonObject(pub Map<String, Value>);
 
+/// How long a client has to send its request body, and the signal of a
+/// shutdown, which stops the waiting at once: a client that stalls cannot
+/// hold a connection open, nor a shutdown back.
+#[derive(Clone)]
+pub struct BodyDeadline {
+    pub timeout: Duration,
+    pub shutdown: CancellationToken,
+}
+
 impl FromRequest for JsonObject {
     type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self, Error>>;
@@ -29,8 +41,17 @@ impl FromRequest for JsonObject {
                 && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
         );
         let mut payload = payload.take();
+        let deadline = req.app_data::<web::Data<BodyDeadline>>().cloned();
         Box::pin(async move {
-            let body = read_body(&mut payload).await;
+            let deadline = deadline.ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("no BodyDeadline in the app data"))
+            })?;
+            let body = tokio::select! {
+                read = tokio::time::timeout(deadline.timeout, read_body(&mut payload)) => {
+                    read.map_err(|_| Error::BodyTimeout)?
+                }
+                () = deadline.shutdown.cancelled() => return Err(Error::BodyTimeout),
+            };
             if !is_json {
                 return Err(Error::UnsupportedMediaType);
             }

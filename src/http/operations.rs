@@ -1,6 +1,5 @@
 //! What operators poll: liveness, readiness and metrics.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::db::{self, event_log, listener::ListenerState};
-use crate::metrics::{self, HttpMetrics};
+use crate::metrics::{self, Gauges, Metrics};
 use crate::sse::SseNotifier;
 use crate::tasks::TaskHealth;
 
@@ -59,71 +58,19 @@ pub async fn readyz(
 pub async fn metrics(
     db: web::Data<DatabaseConnection>,
     notifier: web::Data<SseNotifier>,
-    http: web::Data<HttpMetrics>,
+    metrics: web::Data<Metrics>,
 ) -> HttpResponse {
-    let mut out = String::new();
-    http.render(&mut out);
-    let stats = notifier.stats();
-    let subscribers = *notifier.subscriber_count().borrow();
-    metrics::single(
-        &mut out,
-        "sse_subscribers",
-        "gauge",
-        "Open event streams.",
-        subscribers,
-    );
-    for (name, help, counter) in [
-        (
-            "events_committed_total",
-            "Events committed by this instance.",
-            &stats.committed,
-        ),
-        (
-            "events_delivered_total",
-            "Events delivered to this instance's streams, from any instance.",
-            &stats.delivered,
-        ),
-        (
-            "sse_catch_ups_total",
-            "Times a stream fell behind and caught up from the event log.",
-            &stats.catch_ups,
-        ),
-        (
-            "sse_resets_total",
-            "reset events sent for unusable resume points.",
-            &stats.resets,
-        ),
-    ] {
-        metrics::single(&mut out, name, "counter", help, counter.get());
-    }
-    // Unknown while the database is unreachable: the gauge is left out then.
-    if let Ok(newest) = event_log::last_id(db.get_ref()).await {
-        let lag = newest - notifier.last_delivered_id();
-        metrics::single(
-            &mut out,
-            "sse_relay_lag_events",
-            "gauge",
-            "Newest committed event id minus newest delivered.",
-            lag,
-        );
-    }
     let pool = db::pool_usage(db.get_ref());
-    metrics::single(
-        &mut out,
-        "db_pool_connections_in_use",
-        "gauge",
-        "Database connections in use.",
-        pool.in_use,
-    );
-    metrics::single(
-        &mut out,
-        "db_pool_connections",
-        "gauge",
-        "Database connections open.",
-        pool.open,
-    );
-    let _ = writeln!(out);
+    let gauges = Gauges {
+        subscribers: *notifier.subscriber_count().borrow(),
+        relay_lag: event_log::last_id(db.get_ref())
+            .await
+            .ok()
+            .map(|newest| newest - notifier.last_delivered_id()),
+        pool_open: pool.open,
+        pool_in_use: pool.in_use,
+    };
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(out)
+        .content_type(metrics::CONTENT_TYPE)
+        .body(metrics.encode(gauges))
 }

@@ -14,6 +14,6 @@ mod subscription;
 pub use admission::{Admitted, Refusal, StreamAdmission};
 pub use feed::EventFrame;
 pub use log_reader::READ_CONNECTIONS;
-pub use notifier::{Counter, FanoutStats, FeedSettings, SseNotifier};
+pub use notifier::{FeedSettings, SseNotifier};
 pub use relay::run_relay;
 pub use subscription::{Opening, Start, Subscription};

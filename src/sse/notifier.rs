@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
@@ -8,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::feed::Feed;
 use super::log_reader::LogReader;
 use crate::db::event_log::LoggedEvent;
+use crate::metrics::FanoutStats;
 
 /// Hands committed events to every open stream, in event-id order.
 ///
@@ -25,33 +25,6 @@ pub struct SseNotifier {
     closing: CancellationToken,
 }
 
-/// Counters for operators; see `/metrics`.
-#[derive(Debug, Default)]
-pub struct FanoutStats {
-    /// Events committed by this instance's writers.
-    pub committed: Counter,
-    /// Events delivered to this instance's live feed, from any instance.
-    pub delivered: Counter,
-    /// Times a stream fell behind the live feed and caught up from the log.
-    pub catch_ups: Counter,
-    /// `reset` events sent to clients whose resume point was unusable.
-    pub resets: Counter,
-}
-
-/// A monotonic count, read only by `/metrics` and tests.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn increment(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// How the live feed behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct FeedSettings {
@@ -63,23 +36,28 @@ pub struct FeedSettings {
 
 impl SseNotifier {
     /// `last_id` is the newest committed event: live delivery continues after
-    /// it.
-    pub fn new(last_id: i64, db: DatabaseConnection, settings: FeedSettings) -> Self {
+    /// it. `stats` are counted here and read by `/metrics`.
+    pub fn new(
+        last_id: i64,
+        db: DatabaseConnection,
+        settings: FeedSettings,
+        stats: FanoutStats,
+    ) -> Self {
         Self {
             feed: Feed::new(last_id, settings.capacity, settings.window),
             log: LogReader::new(db),
             relay: Notify::new(),
             subscribers: watch::Sender::new(0),
-            stats: FanoutStats::default(),
+            stats,
             closing: CancellationToken::new(),
         }
     }
 
     /// Announces an event this instance committed.
     pub fn publish(&self, event: &LoggedEvent) {
-        self.stats.committed.increment();
+        self.stats.committed.inc();
         if self.feed.deliver(event) {
-            self.stats.delivered.increment();
+            self.stats.delivered.inc();
         } else if event.id > self.feed.last_id() {
             self.wake_relay();
         }
@@ -89,7 +67,7 @@ impl SseNotifier {
     pub(super) fn deliver_from_log(&self, events: &[LoggedEvent]) {
         for event in events {
             if self.feed.deliver(event) {
-                self.stats.delivered.increment();
+                self.stats.delivered.inc();
             }
         }
     }

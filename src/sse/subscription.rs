@@ -195,7 +195,7 @@ impl Subscription {
                             cursor = self.cursor.id,
                             "stream fell behind the live feed; catching up from the log"
                         );
-                        notifier.stats().catch_ups.increment();
+                        notifier.stats().catch_ups.inc();
                         self.phase = Phase::Behind;
                     }
                     Poll::Pending => return Poll::Pending,
@@ -278,7 +278,7 @@ impl Stream for Subscription {
 }
 
 fn reset(notifier: &SseNotifier, reason: &str, last_id: i64) -> Bytes {
-    notifier.stats().resets.increment();
+    notifier.stats().resets.inc();
     frame::named(
         "reset",
         &serde_json::json!({ "reason": reason, "last_id": last_id }).to_string(),

@@ -1,16 +1,14 @@
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use herald::config::Settings;
 use herald::sse::SseNotifier;
 use herald::startup::{Application, StopHandle};
+use herald::telemetry;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Response};
 use sea_orm::DatabaseConnection;
@@ -281,22 +279,10 @@ impl TestApp {
     }
 }
 
-async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
-    let mut all: Vec<(&str, &str)> = vec![
-        ("DATABASE_URL", &database.url),
-        ("BIND_ADDR", "127.0.0.1:0"),
-        ("SSE_KEEP_ALIVE_SECS", "1"),
-        ("SSE_RETRY_MS", "500"),
-    ];
-    all.extend_from_slice(vars);
-    let settings = Settings::from_lookup(|name| {
-        all.iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .unwrap_or_else(|e| panic!("test settings: {e}"));
-    let app = Application::build(settings)
+/// Starts a server on `database` configured by `vars` on top of the test
+/// defaults, and waits until it is ready.
+pub async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
+    let app = Application::build(settings_for(&database, vars))
         .await
         .unwrap_or_else(|e| panic!("building the app: {e:#}"));
     // A test starts talking once the server is ready, as a load balancer
@@ -315,6 +301,51 @@ async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestApp {
         stop,
         server,
         database,
+    }
+}
+
+/// The settings of a test server on `database`: `vars` on top of the test
+/// defaults.
+pub fn settings_for(database: &TestDatabase, vars: &[(&str, &str)]) -> Settings {
+    let mut all: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", &database.url),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("SSE_KEEP_ALIVE_SECS", "1"),
+        ("SSE_RETRY_MS", "500"),
+    ];
+    all.extend_from_slice(vars);
+    let settings = Settings::from_lookup(|name| {
+        all.iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+            // How to log is the person running the tests' choice.
+            .or_else(|| {
+                ["RUST_LOG", "LOG_FORMAT"]
+                    .contains(&name)
+                    .then(|| std::env::var(name).ok())
+                    .flatten()
+            })
+    })
+    .unwrap_or_else(|e| panic!("test settings: {e}"));
+    show_logs_if_asked(&settings);
+    settings
+}
+
+/// With `TEST_LOG` set, the servers' logs go to the test harness, which
+/// shows them with a failing test's output (or always, with `--nocapture`).
+fn show_logs_if_asked(settings: &Settings) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        INSTALLED.call_once(|| {
+            if let Err(message) = telemetry::init(
+                &settings.log_filter,
+                settings.log_format,
+                telemetry::Output::TestHarness,
+            ) {
+                panic!("{message}");
+            }
+        });
     }
 }
 
@@ -568,101 +599,53 @@ impl TestApp {
     }
 }
 
-/// The real binary, run the way operators do: no configuration but a port,
-/// in a fresh working directory.
-pub struct Herald {
-    child: Option<Child>,
-    /// Reads its stdout until it closes.
-    drain: Option<std::thread::JoinHandle<()>>,
-    pub address: String,
-    pub dir: tempfile::TempDir,
-    /// Everything it wrote to stdout so far.
-    output: Arc<std::sync::Mutex<Vec<String>>>,
-}
+/// A connection that speaks raw bytes, for requests no HTTP client sends:
+/// stalled bodies, broken heads.
+pub struct RawConnection(tokio::net::TcpStream);
 
-impl Herald {
-    /// Starts the binary with `vars` on top of the defaults (JSON logs at
-    /// `info`, a random port).
-    pub async fn start(
-        vars: &[(&str, &str)],
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let dir = tempfile::tempdir()?;
-        let mut command = Command::new(herald_binary());
-        command
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("JWT_SECRET")
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .envs(vars.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let output = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = output.clone();
-        let address = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            let keep = move |line: String| {
-                if let Ok(mut kept) = kept.lock() {
-                    kept.push(line);
-                }
-            };
-            let address = lines.by_ref().find_map(|line| {
-                let address = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|entry| entry["address"].as_str().map(str::to_owned));
-                keep(line);
-                address
-            });
-            // Keep draining so the server never blocks on a full pipe.
-            (address, std::thread::spawn(move || lines.for_each(keep)))
-        });
-        let (address, drain) = tokio::time::timeout(PROMPTLY, address).await??;
-        let address = address.ok_or("the server never said where it listens")?;
-        Ok(Self {
-            child: Some(child),
-            drain: Some(drain),
-            address,
-            dir,
-            output,
-        })
+impl RawConnection {
+    pub async fn open(app: &TestApp) -> std::io::Result<Self> {
+        let address = app.address.trim_start_matches("http://");
+        Ok(Self(tokio::net::TcpStream::connect(address).await?))
     }
 
-    /// What it has logged so far.
-    pub fn output(&self) -> String {
-        self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        tokio::io::AsyncWriteExt::write_all(&mut self.0, bytes).await
     }
 
-    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
-        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .status()?;
-        assert!(status.success());
-        Ok(())
-    }
-
-    /// Waits for it to exit, and for everything it wrote to be read.
-    pub async fn wait(
+    /// Reads until `marker` has arrived, and returns what did.
+    pub async fn read_until(
         &mut self,
-    ) -> Result<(std::process::ExitStatus, Duration), Box<dyn std::error::Error + Send + Sync>>
-    {
-        let started = Instant::now();
-        let mut child = self.child.take().ok_or("already waited for")?;
-        let drain = self.drain.take();
-        let status = tokio::time::timeout(
-            PROMPTLY,
-            tokio::task::spawn_blocking(move || {
-                let status = child.wait();
-                if let Some(drain) = drain {
-                    let _ = drain.join();
+        marker: &str,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        tokio::time::timeout(PROMPTLY, async {
+            while !String::from_utf8_lossy(&received).contains(marker) {
+                let n = tokio::io::AsyncReadExt::read(&mut self.0, &mut buffer).await?;
+                if n == 0 {
+                    break;
                 }
-                status
-            }),
+                received.extend_from_slice(&buffer[..n]);
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|_| format!("{marker:?} did not arrive within {PROMPTLY:?}"))??;
+        Ok(String::from_utf8_lossy(&received).into_owned())
+    }
+
+    /// Everything the server sends until it closes the connection.
+    pub async fn read_to_close(
+        mut self,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let mut received = Vec::new();
+        tokio::time::timeout(
+            PROMPTLY,
+            tokio::io::AsyncReadExt::read_to_end(&mut self.0, &mut received),
         )
-        .await???;
-        Ok((status, started.elapsed()))
+        .await
+        .map_err(|_| format!("the server kept the connection open past {PROMPTLY:?}"))??;
+        Ok(String::from_utf8_lossy(&received).into_owned())
     }
 }

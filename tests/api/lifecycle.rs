@@ -2,8 +2,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, Herald, PROMPTLY, SseClient, TestResult, herald_binary, on_both_databases, spawn_app,
+    Backend, PROMPTLY, SseClient, TestResult, herald_binary, on_both_databases, spawn_app,
 };
+use crate::process::Herald;
 
 on_both_databases!(clients_that_disconnect_are_released);
 
@@ -24,7 +25,7 @@ async fn clients_that_disconnect_are_released(backend: Backend) -> TestResult {
 #[tokio::test]
 async fn sigterm_and_sigint_end_streams_and_exit_zero() -> TestResult {
     for signal in ["TERM", "INT"] {
-        let mut herald = Herald::start(&[]).await?;
+        let herald = Herald::start().await?;
         assert!(
             herald.dir.path().join("herald.db").exists(),
             "the default database is a file in the working directory"

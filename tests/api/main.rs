@@ -3,17 +3,25 @@
 //! to it.
 
 mod helpers;
+mod process;
 
 mod behind_nginx;
 mod concurrency;
+mod database;
 mod errors;
 mod events;
 mod instances;
 mod lifecycle;
+mod metrics;
+mod names;
 mod notifications;
 mod operations;
+mod outside_handlers;
+mod request_ids;
 mod resume;
 mod security;
+mod slow_clients;
 mod slow_subscriber;
+mod start_up;
 mod stream;
 mod users;

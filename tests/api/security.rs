@@ -7,9 +7,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, Herald, SseClient, TEST_SECRET, TestApp, TestResult, assert_error, bearer,
-    herald_binary, json_body, on_both_databases, spawn_secured, token,
+    Backend, SseClient, TEST_SECRET, TestApp, TestResult, assert_error, bearer, herald_binary,
+    json_body, on_both_databases, spawn_secured, token,
 };
+use crate::process::Herald;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const EVERY_SCOPE: &str = "users:read users:write events:publish";
@@ -477,7 +478,7 @@ async fn open_mode_refuses_a_non_loopback_address() -> TestResult {
 
 #[tokio::test]
 async fn tokens_never_reach_the_logs() -> TestResult {
-    let mut herald = Herald::start(&[("JWT_SECRET", TEST_SECRET), ("RUST_LOG", "debug")]).await?;
+    let herald = Herald::start_with(&[("JWT_SECRET", TEST_SECRET), ("RUST_LOG", "debug")]).await?;
     let issued = std::process::Command::new(herald_binary())
         .args([
             "token",
@@ -529,9 +530,17 @@ async fn tokens_never_reach_the_logs() -> TestResult {
     drop(stream);
     // Stop the server so every line it would write is written.
     herald.signal("TERM")?;
+    herald
+        .log_line("saying it stopped", |line| line["message"] == "stopped")
+        .await?;
+    let output = herald
+        .log_lines()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     let (status, _) = herald.wait().await?;
     assert!(status.success());
-    let output = herald.output();
     assert!(
         output.contains("/api/sse/stream"),
         "the requests were logged"

@@ -8,6 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub user_name: String,
+    pub user_name_key: String,
     pub email: String,
     pub email_key: String,
     pub display_name: Option<String>,

@@ -1,0 +1,135 @@
+//! The real `herald` binary, run the way operators do (in a fresh working
+//! directory, configured by its environment), with its JSON log lines at
+//! hand.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::helpers::{PROMPTLY, herald_binary};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct Herald {
+    child: Option<Child>,
+    pub address: String,
+    pub dir: tempfile::TempDir,
+    logs: watch::Receiver<Vec<Value>>,
+}
+
+impl Herald {
+    /// With no configuration but a port (and JSON logs).
+    pub async fn start() -> Result<Self, BoxError> {
+        Self::start_with(&[]).await
+    }
+
+    /// Configured by `vars` on top of that; returns once it listens.
+    pub async fn start_with(vars: &[(&str, &str)]) -> Result<Self, BoxError> {
+        let dir = tempfile::tempdir()?;
+        let mut command = Command::new(herald_binary());
+        command
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let mut child = command.spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (sender, mut logs) = watch::channel(Vec::new());
+        let show = std::env::var_os("TEST_LOG").is_some();
+        // Reading on to the end also keeps the server from blocking on a
+        // full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if show {
+                    println!("{line}");
+                }
+                if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+                    sender.send_modify(|lines| lines.push(entry));
+                }
+            }
+        });
+        let mut herald = Self {
+            child: Some(child),
+            address: String::new(),
+            dir,
+            logs: logs.clone(),
+        };
+        let listening = tokio::time::timeout(
+            PROMPTLY,
+            logs.wait_for(|lines| lines.iter().any(|l| l["address"].is_string())),
+        )
+        .await
+        .map_err(|_| "the server never said where it listens")?
+        .map_err(|_| "the server exited before it listened")?
+        .iter()
+        .find_map(|l| l["address"].as_str().map(str::to_owned));
+        herald.address = listening.ok_or("no address")?;
+        Ok(herald)
+    }
+
+    /// Waits for a log line that satisfies `matches`, and returns it.
+    pub async fn log_line(
+        &self,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Result<Value, BoxError> {
+        let mut logs = self.logs.clone();
+        let found =
+            tokio::time::timeout(PROMPTLY, logs.wait_for(|lines| lines.iter().any(&matches)))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no log line {what} within {PROMPTLY:?}: {:?}",
+                        *self.logs.borrow()
+                    )
+                })?
+                .map_err(|_| format!("the server exited without logging {what}"))?
+                .iter()
+                .find(|l| matches(l))
+                .cloned();
+        found.ok_or_else(|| format!("no log line {what}").into())
+    }
+
+    /// Every log line so far.
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.logs.borrow().clone()
+    }
+
+    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()?;
+        assert!(status.success());
+        Ok(())
+    }
+
+    /// Waits for the process to exit: its status, and how long that took.
+    pub async fn wait(mut self) -> Result<(ExitStatus, Duration), BoxError> {
+        let started = Instant::now();
+        let mut child = self.child.take().ok_or("already waited for")?;
+        let status =
+            tokio::time::timeout(PROMPTLY, tokio::task::spawn_blocking(move || child.wait()))
+                .await???;
+        Ok((status, started.elapsed()))
+    }
+}
+
+impl Drop for Herald {
+    /// A test that failed half-way leaves no server behind.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
