@@ -30,7 +30,9 @@ pub async fn create(
                     created_at: now,
                     updated_at: now,
                 };
-                users::insert(txn, &user).await?;
+                if let Some(field) = users::insert_unless_taken(txn, &user).await? {
+                    return Err(Error::Duplicate { field });
+                }
                 Ok(Change::Made {
                     event: EventDraft::user_created(&user),
                     value: user,
@@ -56,7 +58,11 @@ pub async fn update(
                 if changes.is_empty() {
                     return Ok(Change::Nothing(current));
                 }
+                let renamed = changes.contains_key("user_name") || changes.contains_key("email");
                 let updated = patch.apply_to(current, now());
+                if renamed && let Some(field) = users::taken_field(txn, &updated).await? {
+                    return Err(Error::Duplicate { field });
+                }
                 users::update(txn, &updated).await?;
                 Ok(Change::Made {
                     event: EventDraft::user_updated(&updated, changes),

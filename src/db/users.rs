@@ -1,10 +1,14 @@
 //! Queries on the users table. They take `&impl ConnectionTrait` so they run
 //! on the pool or inside a write transaction alike.
 
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait,
+    TryInsertResult,
+};
 
 use super::entities::user;
 use super::event_log;
@@ -52,11 +56,46 @@ pub async fn page_as_of_event(
     Ok((users, last_event_id))
 }
 
-pub async fn insert(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
-    user::Entity::insert(row(user))
+/// Inserts `user` unless its name or email is taken; returns the field
+/// that is, without an error that would abort a PostgreSQL transaction
+/// shared with other writes.
+pub async fn insert_unless_taken(
+    conn: &impl ConnectionTrait,
+    user: &User,
+) -> Result<Option<&'static str>, DbErr> {
+    let inserted = user::Entity::insert(row(user))
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .try_insert()
         .exec_without_returning(conn)
         .await?;
-    Ok(())
+    match inserted {
+        TryInsertResult::Inserted(n) if n > 0 => Ok(None),
+        _ => Ok(Some(taken_field(conn, user).await?.unwrap_or("user_name"))),
+    }
+}
+
+/// Which of `user`'s unique fields another user already has, if any.
+pub async fn taken_field(
+    conn: &impl ConnectionTrait,
+    user: &User,
+) -> Result<Option<&'static str>, DbErr> {
+    let name_key = UserName::key_of(&user.user_name);
+    let other = user::Entity::find()
+        .filter(
+            Condition::any()
+                .add(user::Column::UserNameKey.eq(name_key.clone()))
+                .add(user::Column::EmailKey.eq(Email::key_of(&user.email))),
+        )
+        .filter(user::Column::Id.ne(user.id.uuid()))
+        .one(conn)
+        .await?;
+    Ok(other.map(|other| {
+        if other.user_name_key == name_key {
+            "user_name"
+        } else {
+            "email"
+        }
+    }))
 }
 
 pub async fn update(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {

@@ -4,10 +4,11 @@
 //! change that committed cannot go unannounced.
 //!
 //! Writes that arrive together are committed together (group commit): one
-//! transaction, one counter lock and one commit for a batch, each write in a
-//! savepoint of its own so that one write's failure leaves the others alone.
-//! Writers then queue on the counter once per batch instead of once per
-//! write, which is what bounds write throughput on both databases.
+//! transaction, one counter lock and one commit for a batch. A write that
+//! fails (a duplicate, a stale version) does so before it changes anything,
+//! which leaves the others in the batch alone. Writers then queue on the
+//! counter once per batch instead of once per write, which is what bounds
+//! write throughput on both databases.
 
 use std::sync::Arc;
 
@@ -108,9 +109,6 @@ trait Stage: Send {
         event_id: i64,
     ) -> BoxFuture<'t, Result<Option<EventDraft>, ()>>;
 
-    /// Records a failure found after the write ran.
-    fn fail(&mut self, error: Error);
-
     /// Answers the caller once the batch has committed (`Ok`) or not.
     fn finish(self: Box<Self>, committed: Result<Option<&LoggedEvent>, Error>);
 }
@@ -148,10 +146,6 @@ impl<T: Send + 'static> Stage for Pending<T> {
                 }
             }
         })
-    }
-
-    fn fail(&mut self, error: Error) {
-        self.outcome = Some(Err(error));
     }
 
     fn finish(self: Box<Self>, committed: Result<Option<&LoggedEvent>, Error>) {
@@ -233,37 +227,32 @@ async fn run_batch(
         let txn = db.begin_with_options(options).await?;
         let mut last_id = event_log::lock_counter(&txn).await?;
         for mut job in jobs.by_ref() {
-            let savepoint = txn.begin().await;
-            let savepoint = match savepoint {
-                Ok(savepoint) => savepoint,
-                Err(error) => {
-                    staged.push(Staged { job, event: None });
-                    return Err(error);
+            // Writes decide their own failures (a duplicate, a stale
+            // version) before they change anything, so none of them needs a
+            // savepoint. A statement that fails on PostgreSQL aborts the whole
+            // transaction; the append below then fails too, and so does the
+            // batch: nothing is reported committed that was not.
+            let made = job.pending.stage(&txn, last_id + 1).await;
+            let event = match made {
+                Ok(Some(draft)) => {
+                    let logged = LoggedEvent::new(last_id + 1, &draft)
+                        .map_err(|error| DbErr::Json(error.to_string()));
+                    let logged = match logged {
+                        Ok(logged) => logged,
+                        // The change is made but cannot be announced: it
+                        // must not commit.
+                        Err(error) => {
+                            staged.push(Staged { job, event: None });
+                            return Err(error);
+                        }
+                    };
+                    last_id = logged.id;
+                    events.push(logged);
+                    Some(events.len() - 1)
                 }
+                Ok(None) | Err(()) => None,
             };
-            let (logged, keep) = match job.pending.stage(&savepoint, last_id + 1).await {
-                Ok(Some(draft)) => match LoggedEvent::new(last_id + 1, &draft) {
-                    Ok(logged) => (Some(logged), true),
-                    Err(error) => {
-                        job.pending.fail(Error::Internal(error.into()));
-                        (None, false)
-                    }
-                },
-                Ok(None) => (None, true),
-                Err(()) => (None, false),
-            };
-            let settled = if keep {
-                savepoint.commit().await
-            } else {
-                savepoint.rollback().await
-            };
-            let event = logged.map(|logged| {
-                last_id = logged.id;
-                events.push(logged);
-                events.len() - 1
-            });
             staged.push(Staged { job, event });
-            settled?;
         }
         event_log::append(&txn, events).await?;
         txn.commit().await

@@ -67,8 +67,10 @@ pub struct Subscription {
     resuming: bool,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: bool,
-    _registration: Registration,
+    // Fields drop in order: the place is given back before the stream stops
+    // being counted, so a client that sees the count drop can open another.
     _admitted: Admitted,
+    _registration: Registration,
 }
 
 enum Phase {
@@ -128,8 +130,8 @@ impl Subscription {
                 Box::pin(tokio::time::sleep(left))
             }),
             expired: false,
-            _registration: registration,
             _admitted: admitted,
+            _registration: registration,
         })
     }
 
