@@ -23,9 +23,10 @@ use super::frame;
 use crate::db::event_log::LoggedEvent;
 use crate::domain::TopicFilter;
 
-/// Frames handed to a stream in one read at most: bounds what one slow
-/// stream holds in its connection's write buffer.
-const MAX_FRAMES_PER_READ: usize = 64;
+/// Bytes of frames handed to a stream in one read, at most (one frame at
+/// least): bounds what a stream adds to its connection's write buffer at
+/// once, and so the memory a burst leaves behind.
+const MAX_READ_BYTES: usize = 16 * 1024;
 
 /// One committed event, encoded once; every subscriber shares these bytes.
 #[derive(Debug)]
@@ -216,15 +217,25 @@ impl Feed {
         let mut frames = Vec::new();
         if cursor.id < state.released_id {
             let first = usize::try_from(cursor.id + 1 - oldest).unwrap_or(0);
-            let through = (state.released_id - cursor.id).min(MAX_FRAMES_PER_READ as i64);
-            let through_id = cursor.id + through;
+            let released = usize::try_from(state.released_id - cursor.id).unwrap_or(0);
+            let mut size = 0;
+            let through = state
+                .frames
+                .range(first..first + released)
+                .take_while(|f| {
+                    let fits = size == 0 || size + f.bytes.len() <= MAX_READ_BYTES;
+                    size += f.bytes.len();
+                    fits
+                })
+                .count();
+            let through_id = cursor.id + through as i64;
             if filter.is_all() {
                 frames.push(state.joined(cursor.id, through_id, first));
             } else {
                 frames.extend(
                     state
                         .frames
-                        .range(first..first + through as usize)
+                        .range(first..first + through)
                         .filter(|f| filter.matches(&f.topic))
                         .map(|f| f.bytes.clone()),
                 );
