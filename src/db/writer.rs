@@ -183,17 +183,26 @@ struct Staged {
 }
 
 async fn commit_batch(db: &DatabaseConnection, jobs: Vec<Job>) {
+    tracing::debug!(writes = jobs.len(), "committing a batch");
     let mut staged: Vec<Staged> = Vec::with_capacity(jobs.len());
     let mut events: Vec<LoggedEvent> = Vec::new();
     let committed = run_batch(db, jobs, &mut staged, &mut events).await;
     match committed {
         Ok(()) => {
+            // Callers are answered before the streams are woken: a caller's
+            // task then runs ahead of the thousands of streams an event
+            // wakes on the same worker, so writes keep their latency while
+            // the fan-out is busy. Announcing still follows the commit.
+            let mut announce = Vec::with_capacity(events.len());
             for job in staged {
                 let event = job.event.map(|i| &events[i]);
                 if let Some(event) = event {
-                    job.job.notifier.publish(event);
+                    announce.push((job.job.notifier.clone(), event));
                 }
                 job.job.pending.finish(Ok(event));
+            }
+            for (notifier, event) in announce {
+                notifier.publish(event);
             }
         }
         Err(error) => {
