@@ -8,6 +8,12 @@
 //! later ones wait until `window` after the previous release, so that one
 //! wake-up and one `send` carry every event released together. The same
 //! wake-ups carry the keep-alive tick, so an idle stream owns no timer.
+//!
+//! Thousands of streams woken at once would queue every request behind
+//! them on the server's workers: a write would wait for the whole fan-out.
+//! Streams are therefore woken a slice at a time, the next slice once most
+//! of the previous one has read (or after a short pause), so that requests
+//! interleave with the fan-out instead of waiting for its end.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -26,7 +32,14 @@ use crate::domain::TopicFilter;
 /// Bytes of frames handed to a stream in one read, at most (one frame at
 /// least): bounds what a stream adds to its connection's write buffer at
 /// once, and so the memory a burst leaves behind.
-const MAX_READ_BYTES: usize = 16 * 1024;
+const MAX_READ_BYTES: usize = 8 * 1024;
+
+/// Streams woken at once.
+const SLICE: usize = 256;
+
+/// How long the next slice waits for the previous one to read, at most:
+/// streams whose client is slow may not read for a while.
+const SLICE_PAUSE: Duration = Duration::from_millis(2);
 
 /// One committed event, encoded once; every subscriber shares these bytes.
 #[derive(Debug)]
@@ -51,6 +64,10 @@ pub struct Feed {
     capacity: usize,
     window: Duration,
     release_later: Notify,
+    /// Streams wait in `State::to_wake` to be woken a slice at a time.
+    wake_more: Notify,
+    /// Most of the last slice has read.
+    slice_read: Notify,
 }
 
 struct State {
@@ -65,6 +82,10 @@ struct State {
     release_scheduled: bool,
     /// Streams to wake at the next release, tick or close.
     waiters: Vec<Waker>,
+    /// Streams to wake in the coming slices.
+    to_wake: VecDeque<Waker>,
+    /// Reads since the last slice was woken.
+    reads: usize,
     /// Counts wake-ups of all waiters, so a stream registers once per round.
     round: u64,
     keep_alive: u64,
@@ -110,6 +131,8 @@ impl Feed {
                 last_release: None,
                 release_scheduled: false,
                 waiters: Vec::new(),
+                to_wake: VecDeque::new(),
+                reads: 0,
                 round: 0,
                 keep_alive: 0,
                 closed: false,
@@ -118,6 +141,8 @@ impl Feed {
             capacity,
             window,
             release_later: Notify::new(),
+            wake_more: Notify::new(),
+            slice_read: Notify::new(),
         }
     }
 
@@ -161,7 +186,7 @@ impl Feed {
             state.release(now);
             let waiters = state.take_waiters();
             drop(state);
-            waiters.into_iter().for_each(Waker::wake);
+            self.wake(waiters);
         } else if !state.release_scheduled {
             state.release_scheduled = true;
             drop(state);
@@ -184,14 +209,51 @@ impl Feed {
                     tokio::time::sleep_until(due).await;
                     self.wake_all(|state| state.release(Instant::now()));
                 }
+                () = self.wake_more.notified() => self.wake_in_slices().await,
             }
         }
         self.close();
     }
 
+    /// Wakes `waiters`: at once when they are few, otherwise the first slice
+    /// now and the rest from the feed's task.
+    fn wake(&self, mut waiters: Vec<Waker>) {
+        if waiters.len() > SLICE {
+            let rest = waiters.split_off(SLICE);
+            let mut state = self.lock();
+            state.to_wake.extend(rest);
+            state.reads = 0;
+            drop(state);
+            self.wake_more.notify_one();
+        }
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    async fn wake_in_slices(&self) {
+        loop {
+            // Either way the next slice goes: a pause is only a pause.
+            let _ = tokio::time::timeout(SLICE_PAUSE, self.slice_read.notified()).await;
+            let slice: Vec<Waker> = {
+                let mut state = self.lock();
+                let n = state.to_wake.len().min(SLICE);
+                state.reads = 0;
+                state.to_wake.drain(..n).collect()
+            };
+            if slice.is_empty() {
+                return;
+            }
+            slice.into_iter().for_each(Waker::wake);
+        }
+    }
+
     /// Ends every stream: they see [`FeedRead::Closed`].
     pub fn close(&self) {
-        self.wake_all(|state| state.closed = true);
+        let mut state = self.lock();
+        state.closed = true;
+        let mut waiters = state.take_waiters();
+        waiters.extend(state.to_wake.drain(..));
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -209,6 +271,12 @@ impl Feed {
         let mut state = self.lock();
         if state.closed {
             return Poll::Ready(FeedRead::Closed);
+        }
+        if !state.to_wake.is_empty() {
+            state.reads += 1;
+            if state.reads == SLICE * 3 / 4 {
+                self.slice_read.notify_one();
+            }
         }
         let oldest = state.last_id - state.frames.len() as i64 + 1;
         if cursor.id < state.released_id && cursor.id + 1 < oldest {
@@ -283,7 +351,7 @@ impl Feed {
         change(&mut state);
         let waiters = state.take_waiters();
         drop(state);
-        waiters.into_iter().for_each(Waker::wake);
+        self.wake(waiters);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -432,6 +500,56 @@ mod tests {
         closing.cancel();
         running.await.unwrap_or_else(|e| panic!("{e}"));
         assert!(feed.is_closed());
+    }
+
+    /// Counts its wake-ups and says when it has been woken `expected` times.
+    struct Tally {
+        woken: std::sync::atomic::AtomicUsize,
+        expected: usize,
+        all: Notify,
+    }
+
+    impl std::task::Wake for Tally {
+        fn wake(self: Arc<Self>) {
+            let woken = self.woken.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if woken == self.expected {
+                self.all.notify_one();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn many_streams_are_woken_a_slice_at_a_time() {
+        let streams = 3 * SLICE + 10;
+        let feed = Arc::new(Feed::new(0, 8, Duration::ZERO));
+        let closing = CancellationToken::new();
+        let running = tokio::spawn({
+            let (feed, closing) = (feed.clone(), closing.clone());
+            async move { feed.run(Duration::from_secs(3600), closing).await }
+        });
+        let tally = Arc::new(Tally {
+            woken: Default::default(),
+            expected: streams,
+            all: Notify::new(),
+        });
+        let waker = Waker::from(tally.clone());
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..streams {
+            let mut cursor = feed.cursor();
+            assert!(
+                feed.poll_read(&mut cursor, &TopicFilter::all(), &mut cx)
+                    .is_pending()
+            );
+        }
+        feed.deliver(&event(1, "a"));
+        // The first slice at once; nobody reads, so the rest follow each
+        // after a short pause.
+        assert_eq!(tally.woken.load(std::sync::atomic::Ordering::SeqCst), SLICE);
+        tokio::time::timeout(Duration::from_secs(10), tally.all.notified())
+            .await
+            .unwrap_or_else(|_| panic!("not every stream was woken"));
+        closing.cancel();
+        running.await.unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

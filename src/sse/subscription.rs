@@ -26,7 +26,7 @@ const LOG_RETRY: Duration = Duration::from_secs(1);
 
 /// Bytes of replayed events handed over at once: one slow stream's share of
 /// its connection's write buffer.
-const MAX_CHUNK: usize = 16 * 1024;
+const MAX_CHUNK: usize = 8 * 1024;
 
 /// Where a stream begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
