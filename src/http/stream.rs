@@ -52,6 +52,7 @@ pub async fn stream(
         retry: settings.retry,
         admitted,
         expires_at: principal.expires_at(),
+        local: Some(notifier.local_wakers()),
     };
     let subscription = Subscription::open(notifier.into_inner(), opening).await?;
     let mut response = HttpResponse::Ok()

@@ -9,11 +9,8 @@
 //! wake-up and one `send` carry every event released together. The same
 //! wake-ups carry the keep-alive tick, so an idle stream owns no timer.
 //!
-//! Thousands of streams woken at once would queue every request behind
-//! them on the server's workers: a write would wait for the whole fan-out.
-//! Streams are therefore woken a slice at a time, the next slice once most
-//! of the previous one has read (or after a short pause), so that requests
-//! interleave with the fan-out instead of waiting for its end.
+//! Streams polled on a server worker are woken by that worker (see
+//! `worker_wakers`); the feed only signals each worker once.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -26,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frame;
+use super::worker_wakers::{LocalWakers, WorkerSignal};
 use crate::db::event_log::LoggedEvent;
 use crate::domain::TopicFilter;
 
@@ -33,13 +31,6 @@ use crate::domain::TopicFilter;
 /// least): bounds what a stream adds to its connection's write buffer at
 /// once, and so the memory a burst leaves behind.
 const MAX_READ_BYTES: usize = 8 * 1024;
-
-/// Streams woken at once.
-const SLICE: usize = 256;
-
-/// How long the next slice waits for the previous one to read, at most:
-/// streams whose client is slow may not read for a while.
-const SLICE_PAUSE: Duration = Duration::from_millis(2);
 
 /// One committed event, encoded once; every subscriber shares these bytes.
 #[derive(Debug)]
@@ -64,10 +55,8 @@ pub struct Feed {
     capacity: usize,
     window: Duration,
     release_later: Notify,
-    /// Streams wait in `State::to_wake` to be woken a slice at a time.
-    wake_more: Notify,
-    /// Most of the last slice has read.
-    slice_read: Notify,
+    /// Every server worker whose streams read this feed.
+    workers: Mutex<Vec<Arc<WorkerSignal>>>,
 }
 
 struct State {
@@ -80,12 +69,9 @@ struct State {
     /// When events were last released; `None` until the first event.
     last_release: Option<Instant>,
     release_scheduled: bool,
-    /// Streams to wake at the next release, tick or close.
+    /// Streams to wake at the next release, tick or close, but those polled
+    /// on a server worker, which wait with their worker.
     waiters: Vec<Waker>,
-    /// Streams to wake in the coming slices.
-    to_wake: VecDeque<Waker>,
-    /// Reads since the last slice was woken.
-    reads: usize,
     /// Counts wake-ups of all waiters, so a stream registers once per round.
     round: u64,
     keep_alive: u64,
@@ -107,6 +93,8 @@ pub struct FeedCursor {
     /// The newest event id this stream has passed, sent or filtered out.
     pub id: i64,
     round: u64,
+    /// Its registration with its worker, if it waits with one.
+    local_generation: u64,
     keep_alive: u64,
 }
 
@@ -131,8 +119,6 @@ impl Feed {
                 last_release: None,
                 release_scheduled: false,
                 waiters: Vec::new(),
-                to_wake: VecDeque::new(),
-                reads: 0,
                 round: 0,
                 keep_alive: 0,
                 closed: false,
@@ -141,8 +127,7 @@ impl Feed {
             capacity,
             window,
             release_later: Notify::new(),
-            wake_more: Notify::new(),
-            slice_read: Notify::new(),
+            workers: Mutex::default(),
         }
     }
 
@@ -159,6 +144,7 @@ impl Feed {
             // Not the current round: the first read that finds nothing
             // registers the stream.
             round: state.round.wrapping_sub(1),
+            local_generation: u64::MAX,
             keep_alive: state.keep_alive,
         }
     }
@@ -209,51 +195,34 @@ impl Feed {
                     tokio::time::sleep_until(due).await;
                     self.wake_all(|state| state.release(Instant::now()));
                 }
-                () = self.wake_more.notified() => self.wake_in_slices().await,
             }
         }
         self.close();
     }
 
-    /// Wakes `waiters`: at once when they are few, otherwise the first slice
-    /// now and the rest from the feed's task.
-    fn wake(&self, mut waiters: Vec<Waker>) {
-        if waiters.len() > SLICE {
-            let rest = waiters.split_off(SLICE);
-            let mut state = self.lock();
-            state.to_wake.extend(rest);
-            state.reads = 0;
-            drop(state);
-            self.wake_more.notify_one();
-        }
+    /// Wakes `waiters` and signals every worker to wake its own.
+    fn wake(&self, waiters: Vec<Waker>) {
         waiters.into_iter().for_each(Waker::wake);
+        for worker in self.workers().iter() {
+            worker.wake();
+        }
     }
 
-    async fn wake_in_slices(&self) {
-        loop {
-            // Either way the next slice goes: a pause is only a pause.
-            let _ = tokio::time::timeout(SLICE_PAUSE, self.slice_read.notified()).await;
-            let slice: Vec<Waker> = {
-                let mut state = self.lock();
-                let n = state.to_wake.len().min(SLICE);
-                state.reads = 0;
-                state.to_wake.drain(..n).collect()
-            };
-            if slice.is_empty() {
-                return;
-            }
-            slice.into_iter().for_each(Waker::wake);
-        }
+    /// A worker whose streams register with it rather than here.
+    pub(super) fn add_worker(&self, signal: Arc<WorkerSignal>) {
+        self.workers().push(signal);
     }
 
     /// Ends every stream: they see [`FeedRead::Closed`].
     pub fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        let mut waiters = state.take_waiters();
-        waiters.extend(state.to_wake.drain(..));
+        let waiters = state.take_waiters();
         drop(state);
         waiters.into_iter().for_each(Waker::wake);
+        for worker in self.workers().iter() {
+            worker.close();
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -266,17 +235,12 @@ impl Feed {
         &self,
         cursor: &mut FeedCursor,
         filter: &TopicFilter,
+        local: Option<&LocalWakers>,
         cx: &mut Context<'_>,
     ) -> Poll<FeedRead> {
         let mut state = self.lock();
         if state.closed {
             return Poll::Ready(FeedRead::Closed);
-        }
-        if !state.to_wake.is_empty() {
-            state.reads += 1;
-            if state.reads == SLICE * 3 / 4 {
-                self.slice_read.notify_one();
-            }
         }
         let oldest = state.last_id - state.frames.len() as i64 + 1;
         if cursor.id < state.released_id && cursor.id + 1 < oldest {
@@ -318,10 +282,7 @@ impl Feed {
             }
         }
         if frames.is_empty() {
-            if cursor.round != state.round {
-                cursor.round = state.round;
-                state.waiters.push(cx.waker().clone());
-            }
+            state.register(cursor, local, cx.waker());
             return Poll::Pending;
         }
         drop(state);
@@ -330,7 +291,12 @@ impl Feed {
 
     /// Whether a keep-alive is due for a stream that is not reading the
     /// feed (it waits for the database); registers it otherwise.
-    pub fn poll_keep_alive(&self, cursor: &mut FeedCursor, cx: &mut Context<'_>) -> Poll<bool> {
+    pub fn poll_keep_alive(
+        &self,
+        cursor: &mut FeedCursor,
+        local: Option<&LocalWakers>,
+        cx: &mut Context<'_>,
+    ) -> Poll<bool> {
         let mut state = self.lock();
         if state.closed {
             return Poll::Ready(false);
@@ -339,10 +305,7 @@ impl Feed {
             cursor.keep_alive = state.keep_alive;
             return Poll::Ready(true);
         }
-        if cursor.round != state.round {
-            cursor.round = state.round;
-            state.waiters.push(cx.waker().clone());
-        }
+        state.register(cursor, local, cx.waker());
         Poll::Pending
     }
 
@@ -357,6 +320,10 @@ impl Feed {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn workers(&self) -> MutexGuard<'_, Vec<Arc<WorkerSignal>>> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl State {
@@ -365,6 +332,21 @@ impl State {
         self.released_id = self.last_id;
         self.last_release = Some(now);
         self.release_scheduled = false;
+    }
+
+    /// Has `waker` woken at the next wake-up: with its worker when it has
+    /// one, here otherwise; once per wake-up, however often it is polled.
+    fn register(&mut self, cursor: &mut FeedCursor, local: Option<&LocalWakers>, waker: &Waker) {
+        match local {
+            // Under the feed's lock: a release cannot slip between the read
+            // that found nothing and this registration.
+            Some(local) => local.register(&mut cursor.local_generation, waker),
+            None if cursor.round != self.round => {
+                cursor.round = self.round;
+                self.waiters.push(waker.clone());
+            }
+            None => {}
+        }
     }
 
     fn take_waiters(&mut self) -> Vec<Waker> {
@@ -416,7 +398,7 @@ mod tests {
 
     fn read(feed: &Feed, cursor: &mut FeedCursor, filter: &TopicFilter) -> Option<Bytes> {
         let mut cx = Context::from_waker(Waker::noop());
-        match feed.poll_read(cursor, filter, &mut cx) {
+        match feed.poll_read(cursor, filter, None, &mut cx) {
             Poll::Ready(FeedRead::Send(bytes)) => Some(bytes),
             Poll::Ready(FeedRead::Behind) => panic!("behind"),
             Poll::Ready(FeedRead::Closed) => panic!("closed"),
@@ -468,7 +450,7 @@ mod tests {
         }
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(
-            feed.poll_read(&mut cursor, &TopicFilter::all(), &mut cx),
+            feed.poll_read(&mut cursor, &TopicFilter::all(), None, &mut cx),
             Poll::Ready(FeedRead::Behind)
         ));
         let mut caught_up = feed.cursor_at(1);
@@ -485,8 +467,9 @@ mod tests {
         });
         let mut cursor = feed.cursor();
         let next = async |cursor: &mut FeedCursor| {
-            let read =
-                futures_util::future::poll_fn(|cx| feed.poll_read(cursor, &TopicFilter::all(), cx));
+            let read = futures_util::future::poll_fn(|cx| {
+                feed.poll_read(cursor, &TopicFilter::all(), None, cx)
+            });
             match tokio::time::timeout(Duration::from_secs(10), read).await {
                 Ok(FeedRead::Send(bytes)) => bytes,
                 _ => panic!("no release"),
@@ -519,37 +502,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn many_streams_are_woken_a_slice_at_a_time() {
-        let streams = 3 * SLICE + 10;
+    async fn streams_on_a_worker_are_woken_by_the_worker() {
+        let streams = 300;
         let feed = Arc::new(Feed::new(0, 8, Duration::ZERO));
-        let closing = CancellationToken::new();
-        let running = tokio::spawn({
-            let (feed, closing) = (feed.clone(), closing.clone());
-            async move { feed.run(Duration::from_secs(3600), closing).await }
-        });
         let tally = Arc::new(Tally {
             woken: Default::default(),
             expected: streams,
             all: Notify::new(),
         });
-        let waker = Waker::from(tally.clone());
-        let mut cx = Context::from_waker(&waker);
-        for _ in 0..streams {
-            let mut cursor = feed.cursor();
-            assert!(
-                feed.poll_read(&mut cursor, &TopicFilter::all(), &mut cx)
-                    .is_pending()
-            );
-        }
-        feed.deliver(&event(1, "a"));
-        // The first slice at once; nobody reads, so the rest follow each
-        // after a short pause.
-        assert_eq!(tally.woken.load(std::sync::atomic::Ordering::SeqCst), SLICE);
-        tokio::time::timeout(Duration::from_secs(10), tally.all.notified())
-            .await
-            .unwrap_or_else(|_| panic!("not every stream was woken"));
-        closing.cancel();
-        running.await.unwrap_or_else(|e| panic!("{e}"));
+        let worker = tokio::task::LocalSet::new();
+        worker
+            .run_until(async {
+                let local = LocalWakers::for_this_thread(&feed);
+                let waker = Waker::from(tally.clone());
+                let mut cx = Context::from_waker(&waker);
+                let all = TopicFilter::all();
+                let mut cursors = Vec::new();
+                for _ in 0..streams {
+                    let mut cursor = feed.cursor();
+                    // Polled twice, registered once.
+                    for _ in 0..2 {
+                        let read = feed.poll_read(&mut cursor, &all, Some(&local), &mut cx);
+                        assert!(read.is_pending());
+                    }
+                    cursors.push(cursor);
+                }
+                assert!(
+                    feed.lock().waiters.is_empty(),
+                    "they wait with their worker"
+                );
+                feed.deliver(&event(1, "a"));
+                tokio::time::timeout(Duration::from_secs(10), tally.all.notified())
+                    .await
+                    .unwrap_or_else(|_| panic!("not every stream was woken"));
+                assert_eq!(
+                    tally.woken.load(std::sync::atomic::Ordering::SeqCst),
+                    streams
+                );
+                // Woken, they read, and wait again for the next event.
+                for cursor in &mut cursors {
+                    let read = feed.poll_read(cursor, &all, Some(&local), &mut cx);
+                    assert!(matches!(read, Poll::Ready(FeedRead::Send(_))));
+                    assert!(
+                        feed.poll_read(cursor, &all, Some(&local), &mut cx)
+                            .is_pending()
+                    );
+                }
+                assert_eq!(local.waiting(), streams);
+            })
+            .await;
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod log_reader;
 mod notifier;
 mod relay;
 mod subscription;
+mod worker_wakers;
 
 pub use admission::{Admitted, Refusal, StreamAdmission};
 pub use feed::EventFrame;
@@ -17,3 +18,4 @@ pub use log_reader::READ_CONNECTIONS;
 pub use notifier::{FeedSettings, SseNotifier};
 pub use relay::run_relay;
 pub use subscription::{Opening, Start, Subscription};
+pub use worker_wakers::LocalWakers;

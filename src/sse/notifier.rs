@@ -1,3 +1,4 @@
+use std::rc::Rc;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -6,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::feed::Feed;
 use super::log_reader::LogReader;
+use super::worker_wakers::LocalWakers;
 use crate::db::event_log::LoggedEvent;
 use crate::metrics::FanoutStats;
 
@@ -92,6 +94,13 @@ impl SseNotifier {
 
     pub(super) fn log(&self) -> &LogReader {
         &self.log
+    }
+
+    /// The wakers of the server worker this is called on: streams polled
+    /// there wait with them. Call it on a server worker (a thread running
+    /// a `LocalSet`), such as in a request handler.
+    pub fn local_wakers(&self) -> Rc<LocalWakers> {
+        LocalWakers::for_this_thread(&self.feed)
     }
 
     /// Releases gathered events and sends keep-alives until closed.

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use sea_orm::DbErr;
 use super::admission::Admitted;
 use super::feed::{FeedCursor, FeedRead};
 use super::log_reader::Page;
+use super::worker_wakers::LocalWakers;
 use super::{SseNotifier, frame};
 use crate::db::event_log;
 use crate::domain::TopicFilter;
@@ -51,6 +53,9 @@ pub struct Opening {
     /// When its credential expires: the stream ends then, after an
     /// `auth_expired` event.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The wakers of the server worker that polls it, if any (see
+    /// [`SseNotifier::local_wakers`]).
+    pub local: Option<Rc<LocalWakers>>,
 }
 
 pub struct Subscription {
@@ -59,6 +64,7 @@ pub struct Subscription {
     /// Also the newest event id this stream has passed, sent or filtered
     /// out.
     cursor: FeedCursor,
+    local: Option<Rc<LocalWakers>>,
     phase: Phase,
     /// Frames sent before any event: `retry:`, then a `reset` if any.
     prelude: Option<Bytes>,
@@ -93,6 +99,7 @@ impl Subscription {
             retry,
             admitted,
             expires_at,
+            local,
         } = opening;
         let registration = Registration::new(notifier.clone());
         let feed = notifier.feed();
@@ -122,6 +129,7 @@ impl Subscription {
             notifier,
             filter,
             cursor,
+            local,
             phase,
             prelude: Some(frame::join(&prelude)),
             resuming,
@@ -189,19 +197,22 @@ impl Subscription {
         let feed = notifier.feed();
         loop {
             match &mut self.phase {
-                Phase::Live => match feed.poll_read(&mut self.cursor, &self.filter, cx) {
-                    Poll::Ready(FeedRead::Send(bytes)) => return Poll::Ready(Some(bytes)),
-                    Poll::Ready(FeedRead::Closed) => return Poll::Ready(None),
-                    Poll::Ready(FeedRead::Behind) => {
-                        tracing::debug!(
-                            cursor = self.cursor.id,
-                            "stream fell behind the live feed; catching up from the log"
-                        );
-                        notifier.stats().catch_ups.inc();
-                        self.phase = Phase::Behind;
+                Phase::Live => {
+                    match feed.poll_read(&mut self.cursor, &self.filter, self.local.as_deref(), cx)
+                    {
+                        Poll::Ready(FeedRead::Send(bytes)) => return Poll::Ready(Some(bytes)),
+                        Poll::Ready(FeedRead::Closed) => return Poll::Ready(None),
+                        Poll::Ready(FeedRead::Behind) => {
+                            tracing::debug!(
+                                cursor = self.cursor.id,
+                                "stream fell behind the live feed; catching up from the log"
+                            );
+                            notifier.stats().catch_ups.inc();
+                            self.phase = Phase::Behind;
+                        }
+                        Poll::Pending => return Poll::Pending,
                     }
-                    Poll::Pending => return Poll::Pending,
-                },
+                }
                 Phase::Behind => {
                     if feed.is_closed() {
                         return Poll::Ready(None);
@@ -246,7 +257,7 @@ impl Subscription {
                     }
                 }
                 Phase::Waiting(sleep) => {
-                    match feed.poll_keep_alive(&mut self.cursor, cx) {
+                    match feed.poll_keep_alive(&mut self.cursor, self.local.as_deref(), cx) {
                         Poll::Ready(true) => return Poll::Ready(Some(frame::KEEP_ALIVE)),
                         Poll::Ready(false) => return Poll::Ready(None),
                         Poll::Pending => {}
