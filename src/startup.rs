@@ -16,7 +16,7 @@ use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
 use crate::db::{self, event_log, retention};
-use crate::http::{Auth, Readiness, StreamSettings};
+use crate::http::{Auth, OpenApiDocument, Readiness, StreamSettings};
 use crate::metrics::HttpMetrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
 use crate::tasks::Tasks;
@@ -230,6 +230,9 @@ fn serve(
     let admission = web::Data::new(shared.admission);
     let auth = web::Data::new(shared.auth);
     let http_metrics = web::Data::new(HttpMetrics::default());
+    let openapi = web::Data::new(
+        OpenApiDocument::build().context("could not serialize the OpenAPI document")?,
+    );
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Condition::new(
@@ -246,6 +249,7 @@ fn serve(
             .app_data(admission.clone())
             .app_data(auth.clone())
             .app_data(http_metrics.clone())
+            .app_data(openapi.clone())
             .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a

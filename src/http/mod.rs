@@ -6,6 +6,7 @@ mod error_response;
 mod head_limits;
 mod json_body;
 mod notifications;
+mod openapi;
 mod operations;
 mod page;
 mod request_log;
@@ -16,6 +17,7 @@ mod users;
 
 pub use auth::{Auth, SESSION_COOKIE};
 pub use head_limits::refuse_oversized_heads;
+pub use openapi::OpenApiDocument;
 pub use operations::Readiness;
 pub use request_log::log_request;
 pub use routes::configure;

@@ -11,6 +11,7 @@ mod events;
 mod instances;
 mod lifecycle;
 mod notifications;
+mod openapi;
 mod operations;
 mod resume;
 mod security;
