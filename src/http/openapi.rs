@@ -284,9 +284,13 @@ fn user_fields() -> ObjectBuilder {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .max_length(Some(254))
+                // Local part, labels, and a last label with a letter in it; the
+                // lengths are left to the description (lookaheads, which would
+                // say them, defeat tools that generate values from patterns).
                 .pattern(Some(concat!(
                     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
-                    r"@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$",
+                    r"@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+",
+                    r"([A-Za-z0-9]+-+)*[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*(-+[A-Za-z0-9]+)*$",
                 )))
                 .description(Some(
                     "An address such as `name@example.com`: a local part of at most 64 \
@@ -298,10 +302,16 @@ fn user_fields() -> ObjectBuilder {
         .property(
             "display_name",
             ObjectBuilder::new()
-                .schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>())
+                .schema_type(
+                    [Type::String, Type::Null]
+                        .into_iter()
+                        .collect::<SchemaType>(),
+                )
                 .min_length(Some(1))
                 .max_length(Some(100))
-                .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"))
+                .pattern(Some(
+                    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+                ))
                 .description(Some(
                     "Up to 100 characters, not blank, without control characters; `null` \
                      clears it.",
@@ -408,3 +418,102 @@ impl PartialSchema for NewNotification {
 }
 
 impl ToSchema for NewNotification {}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, schema::Schema};
+
+    use crate::domain::{DisplayName, Email, NewUser, UserName};
+
+    /// The pattern the document gives a property of `NewUser`.
+    fn pattern(property: &str) -> Regex {
+        let RefOr::T(Schema::Object(user)) = NewUser::schema() else {
+            panic!("NewUser is not an object schema");
+        };
+        match user.properties.get(property) {
+            Some(RefOr::T(Schema::Object(field))) => {
+                Regex::new(field.pattern.as_deref().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("{property}: {e}"))
+            }
+            _ => panic!("no property {property}"),
+        }
+    }
+
+    /// The patterns restate the parsers' rules: what a parser accepts must
+    /// match, and what the pattern can tell is wrong must be refused.
+    fn agree(
+        property: &str,
+        parse: fn(&str) -> Result<(), String>,
+        valid: &[&str],
+        invalid: &[&str],
+    ) {
+        let pattern = pattern(property);
+        for value in valid {
+            assert!(parse(value).is_ok(), "{property}: {value:?} should parse");
+            assert!(
+                pattern.is_match(value),
+                "{property}: {value:?} should match"
+            );
+        }
+        for value in invalid {
+            assert!(
+                parse(value).is_err(),
+                "{property}: {value:?} should not parse"
+            );
+            assert!(
+                !pattern.is_match(value),
+                "{property}: {value:?} should not match"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_patterns_agree_with_the_parsers() {
+        agree(
+            "user_name",
+            |v| UserName::parse(v).map(drop),
+            &[
+                "ada",
+                "grace.hopper",
+                "x_y-z",
+                "Zoë",
+                "राम",
+                "名前です",
+                "n٣x",
+            ],
+            &["has space", "semi;colon", "emoji🙂x", "tab\tx"],
+        );
+        agree(
+            "email",
+            |v| Email::parse(v).map(drop),
+            &[
+                "a@b.co",
+                "first.last+tag@sub.example.org",
+                "X_Y@EXAMPLE.COM",
+                "a@b.c0m",
+                "x@1-a.2-b",
+            ],
+            &[
+                "plain",
+                "@example.com",
+                "a@",
+                "a@b",
+                "a@.com",
+                "a..b@c.com",
+                "a b@c.com",
+                "a@-b.com",
+                "a@1.2",
+                ".a@b.co",
+                "a@b.co-",
+            ],
+        );
+        agree(
+            "display_name",
+            |v| DisplayName::parse(v).map(drop),
+            &["Ada Lovelace", " x ", "é"],
+            &["", "   ", "line\nbreak", "bell\u{7}", "c1\u{85}"],
+        );
+    }
+}
