@@ -24,7 +24,7 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
     operation_id = "publish_notification",
     tag = "notifications",
     params(
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 128,
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128,
             pattern = "^[!-~]+$", description = "1–128 printable ASCII characters. The same \
             key with the same request (per token subject) publishes once and answers every \
             retry with what the first published"),

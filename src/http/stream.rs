@@ -45,7 +45,7 @@ pub struct StreamSettings {
         ("last_event_id" = Option<i64>, Query, minimum = 0, description = "Replay the \
             retained events after this id first, then go on live; `0` replays all retained \
             history"),
-        ("Last-Event-ID" = Option<String>, Header, description = "What a browser's \
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "What a browser's \
             `EventSource` sends when it reconnects: the same as `last_event_id`, which it \
             overrides"),
     ),

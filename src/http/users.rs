@@ -203,7 +203,7 @@ pub async fn get(
     tag = "users",
     params(
         ("id" = uuid::Uuid, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "Proceed only if the user's version \
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Proceed only if the user's version \
             is one of these entity tags (`\"3\"`, `\"3\", \"4\"`) or the user exists (`*`)"),
     ),
     request_body = UserPatch,
@@ -247,7 +247,7 @@ pub async fn patch(
     tag = "users",
     params(
         ("id" = uuid::Uuid, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "Proceed only if the user's version \
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Proceed only if the user's version \
             is one of these entity tags (`\"3\"`, `\"3\", \"4\"`) or the user exists (`*`)"),
     ),
     request_body = NewUser,
@@ -292,7 +292,7 @@ pub async fn replace(
     tag = "users",
     params(
         ("id" = uuid::Uuid, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "Proceed only if the user's version \
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Proceed only if the user's version \
             is one of these entity tags (`\"3\"`, `\"3\", \"4\"`) or the user exists (`*`)"),
     ),
     security(("bearer" = ["users:write"]), ("session_cookie" = ["users:write"])),
