@@ -67,8 +67,11 @@ pub struct Subscription {
     resuming: bool,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: bool,
-    _registration: Registration,
+    // Fields drop in this order: the stream's admission is given back
+    // before the subscriber count says it closed, so a client that waits for
+    // the count and reopens is admitted.
     _admitted: Admitted,
+    _registration: Registration,
 }
 
 enum Phase {
