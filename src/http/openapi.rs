@@ -4,6 +4,7 @@
 
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
+use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
@@ -339,6 +340,11 @@ impl PartialSchema for NewUser {
         user_fields()
             .required("user_name")
             .required("email")
+            .examples([json!({
+                "user_name": "ada",
+                "email": "ada@example.com",
+                "display_name": "Ada Lovelace",
+            })])
             .description(Some(
                 "A new user (POST), or the whole of a user to replace it with (PUT: an \
                  absent `display_name` is cleared). Unknown fields are refused.",
@@ -352,6 +358,7 @@ impl ToSchema for NewUser {}
 impl PartialSchema for UserPatch {
     fn schema() -> RefOr<Schema> {
         user_fields()
+            .examples([json!({"display_name": "Countess of Lovelace"})])
             .description(Some(
                 "The fields to change; an absent field is left alone. `user_name` and \
                  `email` cannot be null. Unknown fields are refused.",
@@ -411,6 +418,7 @@ impl PartialSchema for NewNotification {
             )
             .required("topic")
             .required("data")
+            .examples([json!({"topic": "inbox/alice", "event": "psh", "data": {"text": "hello"}})])
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .description(Some("A message to publish. Unknown fields are refused."))
             .into()
