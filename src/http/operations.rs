@@ -27,7 +27,7 @@ pub struct Readiness {
 
 /// What `/healthz` and `/readyz` answer.
 #[derive(Serialize, ToSchema)]
-pub struct Probe {
+struct Probe {
     /// `ok` (`/healthz`); `ready` or `unavailable` (`/readyz`).
     status: &'static str,
     /// Why the server is not ready.

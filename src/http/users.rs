@@ -38,7 +38,7 @@ pub struct ListQuery {
 
 /// One page of users, in id (creation) order.
 #[derive(Serialize, ToSchema)]
-pub struct UserPage {
+struct UserPage {
     items: Vec<User>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     #[schema(required = true)]
