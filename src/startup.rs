@@ -17,7 +17,7 @@ use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
 use crate::db::{self, event_log, retention};
-use crate::http::{Auth, BodyDeadline, Readiness, StreamSettings};
+use crate::http::{Auth, BodyDeadline, OpenApiDocument, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
 use crate::tasks::Tasks;
@@ -242,6 +242,9 @@ fn serve(
         shutdown: notifier.closing(),
     });
     let metrics = web::Data::from(shared.metrics);
+    let openapi = web::Data::new(
+        OpenApiDocument::build().context("could not serialize the OpenAPI document")?,
+    );
     let server = HttpServer::new(move || {
         App::new()
             .wrap(Condition::new(
@@ -261,6 +264,7 @@ fn serve(
             .app_data(auth.clone())
             .app_data(body_deadline.clone())
             .app_data(metrics.clone())
+            .app_data(openapi.clone())
             .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::sse::SseNotifier;
 
 /// Where a notification went: its event id and topic.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub id: i64,
     pub topic: String,

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 /// Every problem found in a request body, by field, so a client learns about
 /// all of them at once rather than one per round trip.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct FieldErrors(BTreeMap<String, String>);
 

@@ -3,12 +3,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// A user as clients see it, in responses and in events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub user_name: String,
     pub email: String,
+    #[schema(required = true)]
     pub display_name: Option<String>,
+    /// 1 when created, one more with each change; the `ETag` is this, quoted.
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -26,7 +28,7 @@ impl User {
 }
 
 /// A user's id: a UUID (v7, so ids sort by creation time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct UserId(Uuid);
 

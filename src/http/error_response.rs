@@ -6,9 +6,43 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::domain::FieldErrors;
 use crate::error::Error;
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail<'a> {
+    /// What went wrong, for programs: `validation_failed`, `not_found`,
+    /// `precondition_failed`, `unauthorized`, `insufficient_scope`, …
+    code: &'a str,
+    /// What went wrong, for people.
+    message: String,
+    /// More about some errors; `null` for the others.
+    #[schema(required = true)]
+    details: Option<ErrorDetails<'a>>,
+}
+
+/// What some errors say besides their code.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum ErrorDetails<'a> {
+    /// `validation_failed`: the problem with each field.
+    Fields { fields: &'a FieldErrors },
+    /// `duplicate`: the field another user already has this value of.
+    Field { field: &'static str },
+    /// `precondition_failed`: the user's version now.
+    CurrentVersion { current_version: i64 },
+    /// `payload_too_large`, `uri_too_long`, `headers_too_large`.
+    Limit { limit_bytes: usize },
+}
 
 impl Error {
     fn code(&self) -> &'static str {
@@ -40,16 +74,20 @@ impl Error {
         }
     }
 
-    fn details(&self) -> Value {
-        match self {
-            Self::Validation(fields) => json!({ "fields": fields }),
-            Self::Duplicate { field } => json!({ "field": field }),
-            Self::VersionMismatch { current } => json!({ "current_version": current }),
+    fn details(&self) -> Option<ErrorDetails<'_>> {
+        Some(match self {
+            Self::Validation(fields) => ErrorDetails::Fields { fields },
+            Self::Duplicate { field } => ErrorDetails::Field { field },
+            Self::VersionMismatch { current } => ErrorDetails::CurrentVersion {
+                current_version: *current,
+            },
             Self::PayloadTooLarge { limit }
             | Self::UriTooLong { limit }
-            | Self::HeadersTooLarge { limit } => json!({ "limit_bytes": limit }),
-            _ => Value::Null,
-        }
+            | Self::HeadersTooLarge { limit } => ErrorDetails::Limit {
+                limit_bytes: *limit,
+            },
+            _ => return None,
+        })
     }
 }
 
@@ -107,9 +145,13 @@ impl ResponseError for Error {
             }
             _ => {}
         }
-        response.json(json!({
-            "error": { "code": self.code(), "message": self.to_string(), "details": self.details() }
-        }))
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                details: self.details(),
+            },
+        })
     }
 }
 

@@ -6,7 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::{Authorized, Publish};
 use super::json_body::JsonObject;
-use crate::db::notification_writes::{self, IdempotencyKey};
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, PayloadTooLarge, ServiceUnavailable, Unauthorized,
+    UnprocessableEntity, UnsupportedMediaType,
+};
+use crate::db::notification_writes::{self, IdempotencyKey, Published};
 use crate::db::writer::Writer;
 use crate::domain::{MAX_DATA_BYTES, NewNotification, NotificationProblem};
 use crate::error::Error;
@@ -14,6 +18,32 @@ use crate::sse::SseNotifier;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/notifications",
+    operation_id = "publish_notification",
+    tag = "notifications",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128,
+            pattern = "^[!-~]+$", description = "1–128 printable ASCII characters. The same \
+            key with the same request (per token subject) publishes once and answers every \
+            retry with what the first published"),
+    ),
+    request_body = NewNotification,
+    security(("bearer" = ["events:publish"]), ("session_cookie" = ["events:publish"])),
+    responses(
+        (status = 202, description = "Committed to the event log; streams following the \
+            topic receive it", body = Published),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn publish(
     req: HttpRequest,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseConnection;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::{self, event_log, listener::ListenerState};
 use crate::metrics::{self, Gauges, Metrics};
@@ -23,17 +24,43 @@ pub struct Readiness {
     pub tasks: Arc<TaskHealth>,
 }
 
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// What `/healthz` and `/readyz` answer.
+#[derive(Serialize, ToSchema)]
+struct Probe {
+    /// `ok` (`/healthz`); `ready` or `unavailable` (`/readyz`).
+    status: &'static str,
+    /// Why the server is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses(
+    (status = 200, description = "The process runs", body = Probe,
+        example = json!({"status": "ok"})),
+))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Probe {
+        status: "ok",
+        reason: None,
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready to serve: the database answers and, on PostgreSQL, \
+        the relay of other instances' events listens", body = Probe,
+        example = json!({"status": "ready"})),
+    (status = 503, description = "Not ready", body = Probe,
+        example = json!({"status": "unavailable", "reason": "the database did not answer within 2 s"})),
+))]
 pub async fn readyz(
     db: web::Data<DatabaseConnection>,
     readiness: web::Data<Readiness>,
 ) -> HttpResponse {
     let unready = |reason: String| {
-        HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "unavailable", "reason": reason }))
+        HttpResponse::ServiceUnavailable().json(Probe {
+            status: "unavailable",
+            reason: Some(reason),
+        })
     };
     match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, db.ping()).await {
         Err(_) => return unready("the database did not answer within 2 s".to_owned()),
@@ -52,9 +79,16 @@ pub async fn readyz(
             "the background task {task} stopped ({why}) and is restarting"
         ));
     }
-    HttpResponse::Ok().json(json!({ "status": "ready" }))
+    HttpResponse::Ok().json(Probe {
+        status: "ready",
+        reason: None,
+    })
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text format", body = String,
+        content_type = "text/plain; version=0.0.4"),
+))]
 pub async fn metrics(
     db: web::Data<DatabaseConnection>,
     notifier: web::Data<SseNotifier>,

@@ -1,7 +1,7 @@
 use actix_web::web;
 
 use super::methods::{delete, get, patch, post, put, unrouted};
-use super::{notifications, operations, page, session, stream, users};
+use super::{notifications, openapi, operations, page, session, stream, users};
 use crate::error::Error;
 
 /// A `web::resource` needs `.default_service(web::to(unrouted))`: its own
@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", get().to(operations::healthz))
     .route("/readyz", get().to(operations::readyz))
     .route("/metrics", get().to(operations::metrics))
+    .route("/openapi.json", get().to(openapi::document))
     .route("/", get().to(page::index))
     .route("/assets/app.js", get().to(page::script))
     .route("/assets/app.css", get().to(page::stylesheet))

@@ -6,12 +6,29 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 
 use super::auth::{Caller, SESSION_COOKIE, bearer_token, session_cookie};
+use super::openapi::{Forbidden, Unauthorized};
 use crate::auth::Credential;
 use crate::error::Error;
 
 /// `POST`: called with `Authorization: Bearer <token>`, sets the cookie to
 /// that token for as long as it is valid. Open servers have nothing to sign
 /// in to and set nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/session",
+    operation_id = "sign_in",
+    tag = "session",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed in (nothing to do when Herald runs open)", headers(
+            ("Set-Cookie" = String, description = "`herald_session=<token>; HttpOnly; \
+                SameSite=Strict; Path=/; Max-Age=<the token's remaining lifetime>` \
+                (`Secure` over HTTPS)"),
+        )),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(req: HttpRequest, caller: Caller) -> Result<HttpResponse, Error> {
     let principal = caller.0;
@@ -34,6 +51,17 @@ pub async fn sign_in(req: HttpRequest, caller: Caller) -> Result<HttpResponse, E
 }
 
 /// `DELETE`: clears the cookie.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/session",
+    operation_id = "sign_out",
+    tag = "session",
+    responses(
+        (status = 204, description = "Signed out", headers(
+            ("Set-Cookie" = String, description = "Expires the `herald_session` cookie"),
+        )),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn sign_out() -> HttpResponse {
     let mut gone = Cookie::build(SESSION_COOKIE, "")

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::StreamCaller;
+use super::openapi::{BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
 use crate::domain::{TopicFilter, TopicPattern};
 use crate::error::Error;
 use crate::sse::{Opening, Refusal, SseNotifier, Start, StreamAdmission, Subscription};
@@ -22,6 +23,46 @@ pub struct StreamSettings {
     pub retry: Duration,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sse/stream",
+    operation_id = "stream",
+    tag = "stream",
+    description = "Server-Sent Events, never ending. First `retry: <SSE_RETRY_MS>`, then one \
+        frame per event: `id: <event id>`, for notifications published with a name \
+        `event: <name>` (data changes and other notifications are default `message` events), \
+        and `data:` the envelope `{\"id\", \"event\", \"topic\", \"at\", \"data\"}` on \
+        one line. A `: keep-alive` comment comes every `SSE_KEEP_ALIVE_SECS`. An unusable \
+        resume point gets `event: reset` with data `{\"reason\": \"unknown\" | \
+        \"expired\" | \"invalid\", \"last_id\": <newest id>}` and the stream goes on live \
+        from `last_id`. When the token expires the stream sends `event: auth_expired` and \
+        ends.",
+    params(
+        ("topic" = Option<Vec<String>>, Query, style = Form, explode, description = "Topics \
+            to follow, repeatable (at most 32): a topic (`users/<id>`, `inbox/alice`), a \
+            subtree (`news/*`), `users` (every user's data changes) or `*`. Absent: every \
+            topic the token grants"),
+        ("last_event_id" = Option<i64>, Query, minimum = 0, description = "Replay the \
+            retained events after this id first, then go on live; `0` replays all retained \
+            history"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "What a browser's \
+            `EventSource` sends when it reconnects: the same as `last_event_id`, which it \
+            overrides"),
+    ),
+    security(("bearer" = []), ("session_cookie" = []), ("access_token" = [])),
+    responses(
+        (status = 200, description = "The stream", body = String,
+            content_type = "text/event-stream", headers(
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("X-Accel-Buffering" = String, description = "`no`: proxies must not buffer it"),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn stream(
     req: HttpRequest,

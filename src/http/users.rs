@@ -5,9 +5,14 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Authorized, ReadUsers, WriteUsers};
 use super::json_body::JsonObject;
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed,
+    ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
+};
 use crate::db::user_writes;
 use crate::db::users;
 use crate::db::writer::Writer;
@@ -18,15 +23,25 @@ use crate::sse::SseNotifier;
 const DEFAULT_PAGE: u64 = 50;
 const MAX_PAGE: u64 = 200;
 
-#[derive(Debug, Deserialize)]
+/// Read as text and checked by hand, so that a bad value gets an error of
+/// its own rather than a generic one.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Users per page, 1–200; 50 when absent.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// Where the previous page ended: its `next_cursor`.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of users, in id (creation) order.
+#[derive(Serialize, ToSchema)]
 struct UserPage {
     items: Vec<User>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
     /// The newest event this page reflects: subscribe with
     /// `?last_event_id=` this to follow on without a gap.
@@ -36,6 +51,23 @@ struct UserPage {
 /// Response header twin of `last_event_id`.
 const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    operation_id = "list_users",
+    tag = "users",
+    params(ListQuery),
+    security(("bearer" = ["users:read"]), ("session_cookie" = ["users:read"])),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage, headers(
+            ("Herald-Last-Event-Id" = i64, description = "The page's `last_event_id`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     _caller: Authorized<ReadUsers>,
@@ -82,6 +114,42 @@ pub async fn list(
         }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    operation_id = "create_user",
+    tag = "users",
+    request_body = NewUser,
+    security(("bearer" = ["users:write"]), ("session_cookie" = ["users:write"])),
+    responses(
+        (status = 201, description = "Created; a `user_created` event is committed with it", body = User,
+            headers(
+                ("Location" = String, description = "`/api/v1/users/<id>`"),
+                ("ETag" = String, description = "The version, quoted: `\"1\"`"),
+            ),
+            links(
+                ("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/id")))),
+                ("PatchUser" = (operation_id = "patch_user", parameters(
+                    ("id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag"),
+                ))),
+                ("ReplaceUser" = (operation_id = "replace_user", parameters(
+                    ("id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag"),
+                ))),
+                ("DeleteUser" = (operation_id = "delete_user", parameters(
+                    ("id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag"),
+                ))),
+            ),
+        ),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     _caller: Authorized<WriteUsers>,
@@ -97,6 +165,24 @@ pub async fn create(
         .json(user))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    operation_id = "get_user",
+    tag = "users",
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    security(("bearer" = ["users:read"]), ("session_cookie" = ["users:read"])),
+    responses(
+        (status = 200, description = "The user", body = User, headers(
+            ("ETag" = String, description = "The version, quoted: `\"3\"`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn get(
     _caller: Authorized<ReadUsers>,
@@ -110,6 +196,35 @@ pub async fn get(
     Ok(user_response(user))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    operation_id = "patch_user",
+    tag = "users",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Proceed only if the user's version \
+            is one of these entity tags (`\"3\"`, `\"3\", \"4\"`) or the user exists (`*`)"),
+    ),
+    request_body = UserPatch,
+    security(("bearer" = ["users:write"]), ("session_cookie" = ["users:write"])),
+    responses(
+        (status = 200, description = "The user after the change; a `user_updated` event is \
+            committed with it when anything changed", body = User, headers(
+            ("ETag" = String, description = "The version, quoted: `\"3\"`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn patch(
     req: HttpRequest,
@@ -125,6 +240,35 @@ pub async fn patch(
     Ok(user_response(user))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{id}",
+    operation_id = "replace_user",
+    tag = "users",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Proceed only if the user's version \
+            is one of these entity tags (`\"3\"`, `\"3\", \"4\"`) or the user exists (`*`)"),
+    ),
+    request_body = NewUser,
+    security(("bearer" = ["users:write"]), ("session_cookie" = ["users:write"])),
+    responses(
+        (status = 200, description = "The user after the replacement; a `user_updated` event \
+            is committed with it when anything changed", body = User, headers(
+            ("ETag" = String, description = "The version, quoted: `\"3\"`"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn replace(
     req: HttpRequest,
@@ -141,6 +285,27 @@ pub async fn replace(
     Ok(user_response(user))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    operation_id = "delete_user",
+    tag = "users",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Proceed only if the user's version \
+            is one of these entity tags (`\"3\"`, `\"3\", \"4\"`) or the user exists (`*`)"),
+    ),
+    security(("bearer" = ["users:write"]), ("session_cookie" = ["users:write"])),
+    responses(
+        (status = 204, description = "Deleted; a `user_deleted` event is committed with it"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn delete(
     req: HttpRequest,

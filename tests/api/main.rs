@@ -15,6 +15,7 @@ mod lifecycle;
 mod metrics;
 mod names;
 mod notifications;
+mod openapi;
 mod operations;
 mod outside_handlers;
 mod request_ids;

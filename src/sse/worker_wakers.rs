@@ -1,0 +1,110 @@
+//! Waking one server worker's streams from that worker.
+//!
+//! The HTTP server runs each worker on a thread of its own with a local
+//! task queue, and a task woken from another thread waits in a second
+//! queue that the worker serves only once in a while when its own is busy.
+//! If the feed woke every stream from its own thread, a write's handler —
+//! woken from the writer's thread once its batch commits — would wait
+//! behind thousands of stream wake-ups in that second queue. So the feed
+//! signals each worker once, and a task on the worker wakes that worker's
+//! streams, a chunk at a time, yielding between chunks: requests that became
+//! ready meanwhile run between chunks instead of after the whole fan-out.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Waker;
+
+use tokio::sync::Notify;
+
+use super::feed::Feed;
+
+/// Streams woken between two yields of a worker's waking task.
+const CHUNK: usize = 128;
+
+/// The feed's handle on one worker: it says "wake your streams".
+#[derive(Default)]
+pub struct WorkerSignal {
+    woken: Notify,
+    closed: AtomicBool,
+}
+
+impl WorkerSignal {
+    pub(super) fn wake(&self) {
+        self.woken.notify_one();
+    }
+
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.woken.notify_one();
+    }
+}
+
+/// The streams of this worker waiting for the feed.
+#[derive(Default)]
+pub struct LocalWakers {
+    waiters: RefCell<Vec<Waker>>,
+    /// Counts the times the waiting streams were taken to be woken, so a
+    /// stream registers once per wake-up, not once per poll.
+    generation: Cell<u64>,
+}
+
+thread_local! {
+    /// This thread's wakers, per feed (one per server in practice).
+    static WORKER: RefCell<Vec<(usize, Rc<LocalWakers>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl LocalWakers {
+    /// This thread's, created with its waking task on first use. Call it on
+    /// a server worker (a thread running a `LocalSet`).
+    pub fn for_this_thread(feed: &Feed) -> Rc<Self> {
+        let key = std::ptr::from_ref(feed) as usize;
+        WORKER.with_borrow_mut(|workers| {
+            if let Some((_, wakers)) = workers.iter().find(|(k, _)| *k == key) {
+                return wakers.clone();
+            }
+            let wakers = Rc::new(Self::default());
+            let signal = Arc::new(WorkerSignal::default());
+            feed.add_worker(signal.clone());
+            tokio::task::spawn_local(wake_when_signalled(signal, wakers.clone()));
+            workers.push((key, wakers.clone()));
+            wakers
+        })
+    }
+
+    /// Adds `waker` unless the stream whose registration generation is
+    /// `registered` is already waiting.
+    pub fn register(&self, registered: &mut u64, waker: &Waker) {
+        let generation = self.generation.get();
+        if *registered != generation {
+            *registered = generation;
+            self.waiters.borrow_mut().push(waker.clone());
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.waiters.borrow().len()
+    }
+
+    fn take(&self) -> Vec<Waker> {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        std::mem::take(&mut *self.waiters.borrow_mut())
+    }
+}
+
+async fn wake_when_signalled(signal: Arc<WorkerSignal>, wakers: Rc<LocalWakers>) {
+    loop {
+        signal.woken.notified().await;
+        let waiting = wakers.take();
+        if signal.closed.load(Ordering::Acquire) {
+            waiting.into_iter().for_each(Waker::wake);
+            return;
+        }
+        for chunk in waiting.chunks(CHUNK) {
+            chunk.iter().for_each(Waker::wake_by_ref);
+            tokio::task::yield_now().await;
+        }
+    }
+}
