@@ -479,12 +479,7 @@ mod tests {
         agree(
             "user_name",
             |v| UserName::parse(v).map(drop),
-            &[
-                "ada",
-                "grace.hopper",
-                "x_y-z",
-                "Ada_1",
-            ],
+            &["ada", "grace.hopper", "x_y-z", "Ada_1"],
             &[
                 "has space",
                 "semi;colon",

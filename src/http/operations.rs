@@ -86,8 +86,8 @@ pub async fn readyz(
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Prometheus text format", body = String,
-        content_type = "text/plain; version=0.0.4"),
+    (status = 200, description = "OpenMetrics text format, as Prometheus scrapes it",
+        body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
 ))]
 pub async fn metrics(
     db: web::Data<DatabaseConnection>,
