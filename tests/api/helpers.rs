@@ -523,6 +523,13 @@ impl TestDatabase {
     }
 }
 
+/// The value of one series (name and labels, as written) in a `/metrics`
+/// text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
 /// Polls `check` until it holds: for state that announces no event, such as
 /// a server's readiness.
 pub async fn eventually<F, Fut>(what: &str, check: F)

@@ -3,9 +3,11 @@
 //! to it.
 
 mod helpers;
+mod logs;
 mod process;
 
 mod behind_nginx;
+mod capacity;
 mod concurrency;
 mod database;
 mod errors;
