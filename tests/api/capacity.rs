@@ -1,18 +1,25 @@
-//! An instance at its limits: as many streams as its open files allow,
-//! while health checks, readiness and writes still answer promptly.
+//! An instance at its limits: as many streams as its open files allow, and
+//! hundreds of streams replaying the log at once, while health checks,
+//! readiness and writes still answer promptly.
 
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Response;
 use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    Backend, PROMPTLY, TestApp, TestResult, assert_error, on_both_databases, spawn_app_with,
+    Backend, PROMPTLY, TestApp, TestResult, assert_error, metric, on_both_databases, spawn_app,
+    spawn_app_with,
 };
 use crate::process::Herald;
 
-on_both_databases!(streams_past_max_streams_are_told_to_retry);
+on_both_databases!(
+    streams_past_max_streams_are_told_to_retry,
+    replaying_streams_leave_room_for_writes_and_readiness
+);
 
 /// The longest a health check, a readiness check or a write may take while
 /// the streams are at their limit: what a load balancer or a client would
@@ -155,5 +162,112 @@ async fn the_soft_open_file_limit_is_raised_to_the_hard_one() -> TestResult {
         .split_whitespace()
         .collect();
     assert_eq!(open_files[3..5], ["4096", "4096"], "{limits}");
+    Ok(())
+}
+
+/// Streams resuming from the very start of the log at once.
+const REPLAYING: usize = 200;
+/// The events they replay: a few of the log reader's pages (256 ids each),
+/// the newest one still filling.
+const LOGGED: usize = 600;
+/// The longest a write or a readiness check may take while the streams
+/// replay. A write starved of connections waits the pool's 5 s and is
+/// refused (`503`), a readiness check 2 s (`503`); here they only wait for
+/// the CPU that the replays and their parsing take, a few hundred
+/// milliseconds on two shared cores in a debug build.
+const UNDER_REPLAYS: Duration = Duration::from_secs(5);
+/// Connections in the database pool (the README's number).
+const POOL: f64 = 11.0;
+/// Far longer than the replays take: past this the test fails rather than
+/// wait for a server that stopped answering.
+const REPLAYS_WITHIN: Duration = Duration::from_secs(30);
+
+/// Counts one stream as done replaying when dropped, whether it replayed
+/// the log or failed to, so that the probes stop either way.
+struct Replayed(watch::Sender<usize>);
+
+impl Drop for Replayed {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n += 1);
+    }
+}
+
+/// Opens a stream resuming from the start of the log and reads it in a task
+/// of its own: the log, then as many writes as `writes` comes to say.
+async fn replay(
+    app: &TestApp,
+    replayed: Replayed,
+    mut writes: watch::Receiver<Option<usize>>,
+) -> JoinHandle<Result<Vec<i64>, watch::error::RecvError>> {
+    let mut stream = app.subscribe("?last_event_id=0", &[]).await;
+    tokio::spawn(async move {
+        let mut ids = stream.expect_ids(LOGGED).await;
+        drop(replayed);
+        let more = *writes.wait_for(Option::is_some).await?;
+        ids.extend(stream.expect_ids(more.unwrap_or_default()).await);
+        Ok(ids)
+    })
+}
+
+async fn replaying_streams_leave_room_for_writes_and_readiness(backend: Backend) -> TestResult {
+    let app = &spawn_app(&backend).await;
+    stream::iter(0..LOGGED)
+        .map(|i| async move {
+            app.publish(None, &json!({"topic": "log", "data": i}), None)
+                .await
+        })
+        .buffer_unordered(16)
+        .for_each(async |response| assert_eq!(response.status(), 202))
+        .await;
+
+    // How many streams have replayed the log; then how many writes they are
+    // to receive after it.
+    let (replayed, replayed_count) = watch::channel(0_usize);
+    let (writes_made, writes) = watch::channel(None::<usize>);
+    let replays = stream::iter(0..REPLAYING)
+        .map(|_| replay(app, Replayed(replayed.clone()), writes.clone()))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>();
+    let replaying = || *replayed_count.borrow() < REPLAYING;
+    // Writes and readiness checks, one after the other, for as long as the
+    // replays last.
+    let probes = async {
+        let mut made = 0;
+        while replaying() {
+            let user = format!("user{made}");
+            let body = json!({"user_name": user, "email": format!("{user}@example.com")});
+            let request = app.client.post(app.url("/api/v1/users")).json(&body);
+            answers_within(app, request, 201, UNDER_REPLAYS).await;
+            let readiness = app.client.get(app.url("/readyz"));
+            answers_within(app, readiness, 200, UNDER_REPLAYS).await;
+            made += 1;
+        }
+        writes_made.send_replace(Some(made));
+        made
+    };
+    // The pool as `/metrics` sees it, as often as it answers.
+    let pool = async {
+        let mut most: f64 = 0.0;
+        while replaying() {
+            let text = app.get("/metrics").await.text().await?;
+            most = most.max(metric(&text, "db_pool_connections_in_use").ok_or("no pool")?);
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(most)
+    };
+    let (readers, made, most_in_use) = tokio::time::timeout(REPLAYS_WITHIN, async {
+        tokio::join!(replays, probes, pool)
+    })
+    .await
+    .map_err(|_| format!("the server stopped answering within {REPLAYS_WITHIN:?}"))?;
+    let most_in_use = most_in_use?;
+    let expected: Vec<i64> = (1..=i64::try_from(LOGGED + made)?).collect();
+    for reader in readers {
+        assert_eq!(reader.await??, expected);
+    }
+    assert!(made > 0, "no write was made while the streams replayed");
+    assert!(
+        most_in_use < POOL,
+        "{most_in_use} of {POOL} pool connections were in use"
+    );
     Ok(())
 }
