@@ -26,4 +26,5 @@ mod slow_clients;
 mod slow_subscriber;
 mod start_up;
 mod stream;
+mod tasks;
 mod users;
