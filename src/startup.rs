@@ -119,6 +119,12 @@ impl Application {
         self.notifier.clone()
     }
 
+    /// The supervised background tasks, for their health and to abort one
+    /// (see [`Tasks::abort`]).
+    pub fn tasks(&self) -> Tasks {
+        self.tasks.clone()
+    }
+
     /// Resolves once everything `/readyz` waits for at start-up is up: on
     /// PostgreSQL, the listener for other instances' events.
     pub fn ready(&self) -> impl Future<Output = ()> + Send + 'static {

@@ -95,12 +95,18 @@ pub async fn metrics(
     metrics: web::Data<Metrics>,
 ) -> HttpResponse {
     let pool = db::pool_usage(db.get_ref());
+    // Read in a statement of its own: a borrow of the count is a read lock,
+    // and held across the query below it would block every stream that
+    // opens or closes meanwhile, and with them the worker thread this
+    // handler needs to finish.
+    let subscribers = *notifier.subscriber_count().borrow();
+    let relay_lag = event_log::last_id(db.get_ref())
+        .await
+        .ok()
+        .map(|newest| newest - notifier.last_delivered_id());
     let gauges = Gauges {
-        subscribers: *notifier.subscriber_count().borrow(),
-        relay_lag: event_log::last_id(db.get_ref())
-            .await
-            .ok()
-            .map(|newest| newest - notifier.last_delivered_id()),
+        subscribers,
+        relay_lag,
         pool_open: pool.open,
         pool_in_use: pool.in_use,
     };

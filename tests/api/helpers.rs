@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 use herald::config::Settings;
 use herald::sse::SseNotifier;
 use herald::startup::{Application, StopHandle};
+use herald::tasks::Tasks;
 use herald::telemetry;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Response};
@@ -21,16 +22,21 @@ pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub const PROMPTLY: Duration = Duration::from_secs(10);
 
 /// Runs each named `async fn(Backend) -> TestResult` twice: on a SQLite
-/// file, and on PostgreSQL when `TEST_DATABASE_URL` is set.
+/// file, and on PostgreSQL when `TEST_DATABASE_URL` is set. Tests listed
+/// after `current_thread:` run on a current-thread runtime, which polls
+/// every task on the test's own thread (see `logs::capture_on_this_thread`).
 macro_rules! on_both_databases {
-    ($($test:ident),+ $(,)?) => {$(
+    (current_thread: $($test:ident),+ $(,)?) => {
+        on_both_databases!(@runtime (flavor = "current_thread") $($test),+);
+    };
+    (@runtime $runtime:tt $($test:ident),+) => {$(
         mod $test {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[tokio::test $runtime]
             async fn sqlite() -> crate::helpers::TestResult {
                 super::$test(crate::helpers::Backend::Sqlite).await
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[tokio::test $runtime]
             async fn postgres() -> crate::helpers::TestResult {
                 match crate::helpers::Backend::postgres() {
                     Some(backend) => super::$test(backend).await,
@@ -42,6 +48,9 @@ macro_rules! on_both_databases {
             }
         }
     )+};
+    ($($test:ident),+ $(,)?) => {
+        on_both_databases!(@runtime (flavor = "multi_thread", worker_threads = 2) $($test),+);
+    };
 }
 pub(crate) use on_both_databases;
 
@@ -147,6 +156,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: DatabaseConnection,
     pub notifier: Arc<SseNotifier>,
+    /// The background tasks, to abort one.
+    pub tasks: Tasks,
     stop: StopHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Kept as long as any app (or restart) uses it.
@@ -291,13 +302,19 @@ pub async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestAp
         .await
         .unwrap_or_else(|_| panic!("the app was not ready within {PROMPTLY:?}"));
     let address = format!("http://127.0.0.1:{}", app.port());
-    let (db, notifier, stop) = (app.db().clone(), app.notifier(), app.stop_handle());
+    let (db, notifier, tasks, stop) = (
+        app.db().clone(),
+        app.notifier(),
+        app.tasks(),
+        app.stop_handle(),
+    );
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: Client::new(),
         db,
         notifier,
+        tasks,
         stop,
         server,
         database,
@@ -435,14 +452,20 @@ impl SseClient {
         }
     }
 
-    /// The next frame that carries data, skipping keep-alives and `retry:`.
+    /// The next frame that carries data, skipping keep-alives and `retry:`;
+    /// failing the test if none comes promptly, however many keep-alives do.
     pub async fn expect_event(&mut self) -> Frame {
-        loop {
-            let frame = self.expect_frame().await;
-            if frame.data.is_some() {
-                return frame;
+        let event = async {
+            loop {
+                let frame = self.expect_frame().await;
+                if frame.data.is_some() {
+                    return frame;
+                }
             }
-        }
+        };
+        tokio::time::timeout(PROMPTLY, event)
+            .await
+            .unwrap_or_else(|_| panic!("no event within {PROMPTLY:?}"))
     }
 
     /// The ids of the next `n` data events.
@@ -521,6 +544,13 @@ impl TestDatabase {
             admin_statement(admin_url, sql).await;
         }
     }
+}
+
+/// The value of one series (name and labels, as written) in a `/metrics`
+/// text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
 
 /// Polls `check` until it holds: for state that announces no event, such as

@@ -3,9 +3,11 @@
 //! to it.
 
 mod helpers;
+mod logs;
 mod process;
 
 mod behind_nginx;
+mod capacity;
 mod concurrency;
 mod database;
 mod errors;
@@ -25,4 +27,5 @@ mod slow_clients;
 mod slow_subscriber;
 mod start_up;
 mod stream;
+mod tasks;
 mod users;

@@ -65,7 +65,7 @@ async fn scrape(app: &TestApp) -> Result<String, Box<dyn std::error::Error + Sen
 }
 
 /// `(family, type)` of every metric the README lists.
-const DOCUMENTED: [(&str, &str); 10] = [
+const DOCUMENTED: [(&str, &str); 11] = [
     ("http_requests", "counter"),
     ("http_request_duration_seconds", "histogram"),
     ("sse_subscribers", "gauge"),
@@ -76,6 +76,7 @@ const DOCUMENTED: [(&str, &str); 10] = [
     ("sse_relay_lag_events", "gauge"),
     ("db_pool_connections_in_use", "gauge"),
     ("db_pool_connections", "gauge"),
+    ("background_task_restarts", "counter"),
 ];
 
 async fn metrics_parse_with_the_reference_parsers(backend: Backend) -> TestResult {

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestResult, assert_error, json_body, on_both_databases, spawn_app};
@@ -10,7 +11,8 @@ on_both_databases!(
     bad_notifications_change_nothing,
     a_retried_request_publishes_once,
     concurrent_retries_publish_once,
-    subtree_topics_and_their_bounds
+    subtree_topics_and_their_bounds,
+    hundreds_of_topic_parameters_replay_exactly_their_events
 );
 
 async fn notifications_reach_their_topic_as_named_events(backend: Backend) -> TestResult {
@@ -234,5 +236,74 @@ async fn subtree_topics_and_their_bounds(backend: Backend) -> TestResult {
         .await;
     assert_eq!(merged.expect_event().await.json()["topic"], "ns");
     tokio::time::timeout(Duration::from_secs(10), merged.expect_quiet()).await?;
+    Ok(())
+}
+
+/// Topic parameters in one stream request: as many as fit in a request line
+/// (8 KiB) when each topic is one character long.
+const TOPIC_PARAMETERS: usize = 998;
+
+async fn hundreds_of_topic_parameters_replay_exactly_their_events(backend: Backend) -> TestResult {
+    let app = &spawn_app(&backend).await;
+    // 32 one-character topics the stream asks for, 8 it does not.
+    let topics: Vec<String> = ('0'..='9')
+        .chain('a'..='z')
+        .chain('A'..='D')
+        .map(String::from)
+        .collect();
+    let (asked, others) = topics.split_at(32);
+    // More than a page (256) of the log, on every topic in turn.
+    let mut published: Vec<(i64, String)> = stream::iter(0..300)
+        .map(|i| {
+            let topic = topics[i % topics.len()].clone();
+            async move {
+                let response = app
+                    .publish(None, &json!({"topic": topic, "data": i}), None)
+                    .await;
+                assert_eq!(response.status(), 202);
+                (
+                    json_body(response).await["id"].as_i64().unwrap_or_default(),
+                    topic,
+                )
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    published.sort();
+    let expected: Vec<(i64, String)> = published
+        .into_iter()
+        .filter(|(_, topic)| asked.contains(topic))
+        .collect();
+
+    let repeated: String = (0..TOPIC_PARAMETERS)
+        .map(|i| format!("&topic={}", asked[i % asked.len()]))
+        .collect();
+    let query = format!("?last_event_id=0{repeated}");
+    let mut stream = app.subscribe(&query, &[]).await;
+    let mut replayed = Vec::new();
+    for _ in &expected {
+        let envelope = stream.expect_event().await.json();
+        let topic = envelope["topic"].as_str().unwrap_or_default().to_owned();
+        replayed.push((envelope["id"].as_i64().unwrap_or_default(), topic));
+    }
+    assert_eq!(replayed, expected);
+    stream.expect_quiet().await;
+    // Live, likewise.
+    for topic in [&others[0], &asked[31]] {
+        let body = json!({"topic": topic, "data": "live"});
+        assert_eq!(app.publish(None, &body, None).await.status(), 202);
+    }
+    assert_eq!(stream.expect_event().await.json()["topic"], asked[31]);
+    stream.expect_quiet().await;
+
+    // One more distinct topic is one too many, however the rest repeat.
+    assert_error(
+        app.get(&format!("/api/sse/stream{query}&topic={}", others[0]))
+            .await,
+        400,
+        "too_many_topics",
+    )
+    .await;
     Ok(())
 }

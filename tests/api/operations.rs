@@ -1,4 +1,4 @@
-use crate::helpers::{Backend, TestResult, json_body, on_both_databases, spawn_app};
+use crate::helpers::{Backend, TestResult, json_body, metric, on_both_databases, spawn_app};
 
 on_both_databases!(
     health_and_readiness_answer,
@@ -14,11 +14,6 @@ async fn health_and_readiness_answer(backend: Backend) -> TestResult {
     assert_eq!(ready.status(), 200);
     assert_eq!(json_body(ready).await["status"], "ready");
     Ok(())
-}
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
 
 async fn metrics_count_requests_and_events(backend: Backend) -> TestResult {

@@ -7,9 +7,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::watch;
 
 use crate::helpers::{PROMPTLY, herald_binary};
+use crate::logs::Logs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,7 +17,7 @@ pub struct Herald {
     child: Option<Child>,
     pub address: String,
     pub dir: tempfile::TempDir,
-    logs: watch::Receiver<Vec<Value>>,
+    logs: Logs,
 }
 
 impl Herald {
@@ -28,8 +28,28 @@ impl Herald {
 
     /// Configured by `vars` on top of that; returns once it listens.
     pub async fn start_with(vars: &[(&str, &str)]) -> Result<Self, BoxError> {
+        Self::spawn(Command::new(herald_binary()), vars).await
+    }
+
+    /// Like [`Herald::start_with`], with its soft and hard open-file limits
+    /// set as a service manager would (`LimitNOFILE=soft:hard`).
+    pub async fn start_with_open_files(
+        soft: u64,
+        hard: u64,
+        vars: &[(&str, &str)],
+    ) -> Result<Self, BoxError> {
+        // prlimit sets its own limits and then executes the server in its
+        // place, under the same process id.
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={soft}:{hard}"))
+            .arg("--")
+            .arg(herald_binary());
+        Self::spawn(command, vars).await
+    }
+
+    async fn spawn(mut command: Command, vars: &[(&str, &str)]) -> Result<Self, BoxError> {
         let dir = tempfile::tempdir()?;
-        let mut command = Command::new(herald_binary());
         command
             .current_dir(dir.path())
             .env_remove("DATABASE_URL")
@@ -43,7 +63,7 @@ impl Herald {
         }
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (sender, mut logs) = watch::channel(Vec::new());
+        let (sender, logs) = Logs::channel();
         let show = std::env::var_os("TEST_LOG").is_some();
         // Reading on to the end also keeps the server from blocking on a
         // full pipe.
@@ -61,18 +81,15 @@ impl Herald {
             child: Some(child),
             address: String::new(),
             dir,
-            logs: logs.clone(),
+            logs,
         };
-        let listening = tokio::time::timeout(
-            PROMPTLY,
-            logs.wait_for(|lines| lines.iter().any(|l| l["address"].is_string())),
-        )
-        .await
-        .map_err(|_| "the server never said where it listens")?
-        .map_err(|_| "the server exited before it listened")?
-        .iter()
-        .find_map(|l| l["address"].as_str().map(str::to_owned));
-        herald.address = listening.ok_or("no address")?;
+        let listening = herald
+            .log_line("saying where it listens", |l| l["address"].is_string())
+            .await?;
+        herald.address = listening["address"]
+            .as_str()
+            .ok_or("no address")?
+            .to_owned();
         Ok(herald)
     }
 
@@ -82,32 +99,22 @@ impl Herald {
         what: &str,
         matches: impl Fn(&Value) -> bool,
     ) -> Result<Value, BoxError> {
-        let mut logs = self.logs.clone();
-        let found =
-            tokio::time::timeout(PROMPTLY, logs.wait_for(|lines| lines.iter().any(&matches)))
-                .await
-                .map_err(|_| {
-                    format!(
-                        "no log line {what} within {PROMPTLY:?}: {:?}",
-                        *self.logs.borrow()
-                    )
-                })?
-                .map_err(|_| format!("the server exited without logging {what}"))?
-                .iter()
-                .find(|l| matches(l))
-                .cloned();
-        found.ok_or_else(|| format!("no log line {what}").into())
+        self.logs.line(what, matches).await
     }
 
     /// Every log line so far.
     pub fn log_lines(&self) -> Vec<Value> {
-        self.logs.borrow().clone()
+        self.logs.lines()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
     }
 
     pub fn signal(&self, signal: &str) -> std::io::Result<()> {
-        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
         let status = Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
+            .args([format!("-{signal}"), self.pid().to_string()])
             .status()?;
         assert!(status.success());
         Ok(())
