@@ -26,7 +26,7 @@ const CACHED_PAGES: usize = 32;
 
 /// Database connections stream reads may hold at once; the rest of the pool
 /// stays free for writes, readiness and the relay.
-pub const READ_CONNECTIONS: usize = 4;
+const READ_CONNECTIONS: usize = 4;
 
 /// The retained events of ids `(first_id - 1, last_id]`.
 pub struct Page {

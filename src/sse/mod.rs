@@ -14,7 +14,6 @@ mod worker_wakers;
 
 pub use admission::{Admitted, Refusal, StreamAdmission};
 pub use feed::EventFrame;
-pub use log_reader::READ_CONNECTIONS;
 pub use notifier::{FeedSettings, SseNotifier};
 pub use relay::run_relay;
 pub use subscription::{Opening, Start, Subscription};
