@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::auth::{MIN_SECRET_BYTES, TokenKeys};
+use crate::auth::{MIN_SECRET_BYTES, Scope, TokenKeys};
 use crate::domain::TopicPattern;
 
 pub const TOKEN_USAGE: &str = "usage: herald token --sub <subject> [--scope \"users:read users:write events:publish\"] [--topics \"users/* inbox/<subject> broadcast\"] [--ttl 1h]";
@@ -49,7 +49,20 @@ fn parse_token(args: &[String]) -> Result<TokenRequest, String> {
             .ok_or_else(|| format!("{flag} needs a value\n{TOKEN_USAGE}"))?;
         match flag.as_str() {
             "--sub" => request.subject = value.trim().to_owned(),
-            "--scope" => request.scope = value.split_whitespace().collect::<Vec<_>>().join(" "),
+            "--scope" => {
+                let scopes: Vec<&str> = value.split_whitespace().collect();
+                if let Some(unknown) = scopes
+                    .iter()
+                    .find(|name| !Scope::ALL.iter().any(|s| s.name() == **name))
+                {
+                    let known: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
+                    return Err(format!(
+                        "invalid --scope: unknown scope {unknown:?} (known: {})",
+                        known.join(" ")
+                    ));
+                }
+                request.scope = scopes.join(" ");
+            }
             "--topics" => {
                 request.topics = value.split_whitespace().map(str::to_owned).collect();
                 if let Some(problem) = request
@@ -141,6 +154,7 @@ mod tests {
             "token|--sub",
             "token|--sub|a|--ttl|1y",
             "token|--sub|a|--topics|bad topic!",
+            "token|--sub|a|--scope|users:reed",
             "serve",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");

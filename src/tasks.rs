@@ -175,15 +175,6 @@ impl Tasks {
         });
     }
 
-    /// Runs a task that ends by itself when its work is done, tracked so
-    /// that shutdown waits for it.
-    pub fn spawn_tracked<Fut>(&self, task: Fut)
-    where
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.tracker.spawn(task);
-    }
-
     /// Cancels every task and waits for them to end.
     pub async fn stop(&self) {
         self.stop.cancel();

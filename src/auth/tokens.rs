@@ -52,6 +52,9 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // Herald is the only audience of tokens signed with its secret; an
+        // issuer that adds `aud` for its own bookkeeping is not refused.
+        validation.validate_aud = false;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),

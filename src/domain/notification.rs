@@ -26,12 +26,17 @@ pub struct NewNotification {
 pub enum NotificationProblem {
     Invalid(FieldErrors),
     /// `users/…` carries committed data changes only.
-    ReservedTopic(Topic),
+    ReservedTopic(String),
     DataTooLarge,
 }
 
 impl NewNotification {
     pub fn parse(mut body: Map<String, Value>) -> Result<Self, NotificationProblem> {
+        if let Some(raw) = body.get("topic").and_then(Value::as_str)
+            && Topic::is_reserved(raw)
+        {
+            return Err(NotificationProblem::ReservedTopic(raw.to_owned()));
+        }
         let mut errors = unknown_fields(&body, &[&FIELDS]);
         let topic = required(&body, "topic", &mut errors, Topic::parse);
         let event = optional(&body, "event", &mut errors, EventName::parse);
@@ -44,9 +49,6 @@ impl NewNotification {
         };
         if !errors.is_empty() {
             return Err(NotificationProblem::Invalid(errors));
-        }
-        if topic.is_reserved() {
-            return Err(NotificationProblem::ReservedTopic(topic));
         }
         if data.to_string().len() > MAX_DATA_BYTES {
             return Err(NotificationProblem::DataTooLarge);
@@ -113,10 +115,16 @@ mod tests {
     #[test]
     fn users_topics_are_refused_and_data_is_bounded() {
         let id = crate::domain::UserId::new();
-        assert!(matches!(
-            parse(json!({"topic": format!("users/{id}"), "data": 1})),
-            Err(NotificationProblem::ReservedTopic(_))
-        ));
+        for topic in [
+            format!("users/{id}"),
+            "users".into(),
+            "users/not-an-id".into(),
+        ] {
+            assert!(matches!(
+                parse(json!({"topic": topic, "data": 1})),
+                Err(NotificationProblem::ReservedTopic(_))
+            ));
+        }
         assert!(matches!(
             parse(json!({"topic": "news", "data": "x".repeat(MAX_DATA_BYTES)})),
             Err(NotificationProblem::DataTooLarge)

@@ -40,9 +40,10 @@ impl Topic {
         Self(format!("{USERS_PREFIX}{id}"))
     }
 
-    /// Whether only data changes may be published here.
-    pub fn is_reserved(&self) -> bool {
-        self.0 == "users" || self.0.starts_with(USERS_PREFIX)
+    /// Whether only data changes may be published on a topic named `raw`,
+    /// valid or not: a client must be able to trust anything under `users`.
+    pub fn is_reserved(raw: &str) -> bool {
+        raw == "users" || raw.starts_with(USERS_PREFIX)
     }
 
     pub fn as_str(&self) -> &str {
@@ -201,12 +202,14 @@ mod tests {
     }
 
     #[test]
-    fn users_topics_are_reserved() -> Result<(), String> {
-        assert!(Topic::user(UserId::new()).is_reserved());
-        assert!(Topic::parse("users")?.is_reserved());
-        assert!(!Topic::parse("usersx")?.is_reserved());
-        assert!(!Topic::parse("inbox/users")?.is_reserved());
-        Ok(())
+    fn users_topics_are_reserved() {
+        assert!(Topic::is_reserved(Topic::user(UserId::new()).as_str()));
+        for reserved in ["users", "users/42", "users/a b", "users/"] {
+            assert!(Topic::is_reserved(reserved), "{reserved}");
+        }
+        for open in ["usersx", "inbox/users", "broadcast"] {
+            assert!(!Topic::is_reserved(open), "{open}");
+        }
     }
 
     #[test]

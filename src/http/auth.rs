@@ -133,12 +133,10 @@ fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    // The scheme is case-insensitive (RFC 9110, section 11.1).
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn query_token(query: &str) -> Option<String> {
@@ -161,13 +159,16 @@ fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), Error> {
         .headers()
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok());
-    let own_host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
+    // The host the client addressed: `Host` over HTTP/1.1, the request's
+    // authority over HTTP/2 (which has no `Host` header), or what a proxy
+    // in front passed on (`Forwarded`, `X-Forwarded-Host`). A page's own
+    // script cannot forge these for a cross-site request: they are not
+    // headers a browser lets it set without a CORS preflight.
+    let info = req.connection_info();
+    let own_host = info.host();
     let same_origin = origin
         .and_then(|o| o.split_once("://"))
-        .is_some_and(|(_, host)| Some(host) == own_host);
+        .is_some_and(|(_, host)| host.eq_ignore_ascii_case(own_host));
     let listed = match (allowed, origin) {
         (CorsOrigins::List(list), Some(origin)) => list.iter().any(|o| o == origin),
         _ => false,
@@ -194,4 +195,49 @@ pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> Cookie<'s
         .secure(secure)
         .max_age(time::Duration::seconds(max_age_secs.max(0)))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn write_from(origin: &str, request: TestRequest) -> Result<(), Error> {
+        let req = request
+            .insert_header((header::ORIGIN, origin))
+            .to_http_request();
+        check_origin(&req, &CorsOrigins::None)
+    }
+
+    #[test]
+    fn a_cookie_write_must_come_from_the_host_the_client_addressed() {
+        let http1 = || {
+            TestRequest::post()
+                .uri("/api/v1/users")
+                .insert_header((header::HOST, "herald.example:8443"))
+        };
+        assert!(write_from("https://herald.example:8443", http1()).is_ok());
+        assert!(write_from("https://HERALD.example:8443", http1()).is_ok());
+        assert!(write_from("https://evil.example", http1()).is_err());
+        assert!(write_from("https://herald.example", http1()).is_err());
+        // HTTP/2 has no Host header: the authority is part of the request.
+        let http2 = || TestRequest::post().uri("https://herald.example:8443/api/v1/users");
+        assert!(write_from("https://herald.example:8443", http2()).is_ok());
+        assert!(write_from("https://evil.example", http2()).is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer abc", "bearer abc", "BEARER  abc "] {
+            let req = TestRequest::get()
+                .insert_header((header::AUTHORIZATION, header))
+                .to_http_request();
+            assert_eq!(bearer_token(&req), Some("abc"), "{header}");
+        }
+        let basic = TestRequest::get()
+            .insert_header((header::AUTHORIZATION, "Basic abc"))
+            .to_http_request();
+        assert_eq!(bearer_token(&basic), None);
+    }
 }

@@ -25,7 +25,7 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
     tag = "notifications",
     params(
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 128,
-            pattern = "^[!-~]+$", description = "1–128 printable ASCII characters. The same \
+            pattern = "^[ -~]+$", description = "1–128 printable ASCII characters. The same \
             key with the same request (per token subject) publishes once and answers every \
             retry with what the first published"),
     ),
@@ -58,7 +58,7 @@ pub async fn publish(
     });
     let notification = NewNotification::parse(body.0).map_err(|problem| match problem {
         NotificationProblem::Invalid(fields) => Error::Validation(fields),
-        NotificationProblem::ReservedTopic(topic) => Error::ReservedTopic(topic.to_string()),
+        NotificationProblem::ReservedTopic(topic) => Error::ReservedTopic(topic),
         NotificationProblem::DataTooLarge => Error::PayloadTooLarge {
             limit: MAX_DATA_BYTES,
         },
@@ -75,7 +75,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     value
         .to_str()
         .ok()
-        .filter(|key| (1..=128).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|key| {
+            (1..=128).contains(&key.len()) && key.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+        })
         .map(|key| Some(key.to_owned()))
         .ok_or_else(|| {
             Error::bad_request(

@@ -126,6 +126,12 @@ async fn bad_notifications_change_nothing(backend: Backend) -> TestResult {
             "reserved_topic",
         ),
         (json!({"topic": "users", "data": 1}), 403, "reserved_topic"),
+        // Under `users/`, even a name that is no user's topic is reserved.
+        (
+            json!({"topic": "users/not-a-uuid", "data": 1}),
+            403,
+            "reserved_topic",
+        ),
         (
             json!({"topic": "news", "data": "x".repeat(16 * 1024)}),
             413,
@@ -163,17 +169,17 @@ async fn a_retried_request_publishes_once(backend: Backend) -> TestResult {
     let app = spawn_app(&backend).await;
     let mut stream = app.subscribe("", &[]).await;
     let body = json!({"topic": "orders/42", "event": "shipped", "data": {"n": 1, "m": [1, 2]}});
-    let first = json_body(app.publish(None, &body, Some("order-42-shipped")).await).await;
+    let first = json_body(app.publish(None, &body, Some("order 42: shipped")).await).await;
     // The same request again, keys in another order: the first answer.
     let again = json!({"data": {"m": [1, 2], "n": 1}, "event": "shipped", "topic": "orders/42"});
-    let retry = app.publish(None, &again, Some("order-42-shipped")).await;
+    let retry = app.publish(None, &again, Some("order 42: shipped")).await;
     assert_eq!(retry.status(), 202);
     assert_eq!(json_body(retry).await, first);
     assert_error(
         app.publish(
             None,
             &json!({"topic": "orders/42", "data": 2}),
-            Some("order-42-shipped"),
+            Some("order 42: shipped"),
         )
         .await,
         422,

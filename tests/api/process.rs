@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{PROMPTLY, herald_binary};
+use crate::helpers::{PROMPTLY, eventually, herald_binary};
 use crate::logs::Logs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,6 +90,18 @@ impl Herald {
             .as_str()
             .ok_or("no address")?
             .to_owned();
+        // Listening comes before ready: a test starts talking once the
+        // server is ready, as a load balancer would.
+        let readyz = format!("{}/readyz", herald.address);
+        let client = reqwest::Client::new();
+        eventually("the server answering /readyz with 200", || async {
+            client
+                .get(&readyz)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
         Ok(herald)
     }
 

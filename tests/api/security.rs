@@ -19,6 +19,7 @@ on_both_databases!(
     requests_without_a_valid_token_are_401,
     each_endpoint_needs_its_scope,
     a_stream_gets_only_the_topics_its_token_grants,
+    a_tokens_topics_imply_nothing,
     an_expired_token_ends_its_stream,
     the_session_cookie_signs_a_browser_in,
     cookie_writes_must_come_from_an_allowed_origin,
@@ -61,6 +62,17 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) -> TestResult 
             &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
         )?
     };
+    // Past the leeway of at most 5 s, with room for a slow test.
+    let just_expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "alice", "exp": chrono::Utc::now().timestamp() - 7, "scope": EVERY_SCOPE}),
+        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )?;
+    let no_expiry = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "alice", "scope": EVERY_SCOPE}),
+        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )?;
     let no_subject = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"exp": chrono::Utc::now().timestamp() + 600}),
@@ -76,6 +88,8 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) -> TestResult 
         Some("Bearer not-a-token".into()),
         Some(format!("Bearer {signed_elsewhere}")),
         Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {just_expired}")),
+        Some(format!("Bearer {no_expiry}")),
         Some(format!("Bearer {no_subject}")),
         Some(format!("Bearer {unsigned}")),
     ];
@@ -101,11 +115,16 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) -> TestResult 
         .send(app.client.get(app.url("/api/v1/users")).bearer_auth(&valid))
         .await;
     assert_eq!(json_body(list).await["last_event_id"], 0);
-    // The stream also takes the token as a query parameter.
+    // The stream also takes the token as a query parameter, and only the
+    // stream: a URL is no place for the credential of anything else.
     let response = app
         .open_stream(&format!("?access_token={valid}"), &[])
         .await;
     assert_eq!(response.status(), 200);
+    let in_the_url = app
+        .get(&format!("/api/v1/users?access_token={valid}"))
+        .await;
+    assert_unauthorized(in_the_url).await;
     Ok(())
 }
 
@@ -146,11 +165,19 @@ async fn each_endpoint_needs_its_scope(backend: Backend) -> TestResult {
     };
     assert_eq!(app.send(get(&reader)).await.status(), 200);
     assert_error(app.send(get(&writer)).await, 403, "insufficient_scope").await;
-    let delete = app
-        .client
-        .delete(app.url(&format!("/api/v1/users/{id}")))
-        .bearer_auth(&reader);
-    assert_error(app.send(delete).await, 403, "insufficient_scope").await;
+    let list = |token: &str| app.client.get(app.url("/api/v1/users")).bearer_auth(token);
+    assert_eq!(app.send(list(&reader)).await.status(), 200);
+    assert_error(app.send(list(&writer)).await, 403, "insufficient_scope").await;
+    let one = app.url(&format!("/api/v1/users/{id}"));
+    let changes = [
+        app.client.put(&one).json(&user),
+        app.client.patch(&one).json(&json!({"display_name": "Ada"})),
+        app.client.delete(&one),
+    ];
+    for change in changes {
+        let response = app.send(change.bearer_auth(&reader)).await;
+        assert_error(response, 403, "insufficient_scope").await;
+    }
     let notification = json!({"topic": "news", "data": 1});
     assert_error(
         app.publish(Some(&writer), &notification, None).await,
@@ -260,6 +287,41 @@ async fn a_stream_gets_only_the_topics_its_token_grants(backend: Backend) -> Tes
         ]
     );
     replay.expect_quiet().await;
+    Ok(())
+}
+
+/// A token lists everything it may read: being `alice` grants neither her
+/// inbox nor the broadcasts.
+async fn a_tokens_topics_imply_nothing(backend: Backend) -> TestResult {
+    let app = spawn_secured(&backend, &[]).await;
+    let admin = token("admin", EVERY_SCOPE, &["*"], HOUR);
+    let alice = token("alice", "users:read", &["users/*"], HOUR);
+    for query in ["?topic=inbox/alice", "?topic=broadcast"] {
+        assert_error(
+            app.open_stream(query, &[bearer(&alice)]).await,
+            403,
+            "topic_not_allowed",
+        )
+        .await;
+    }
+    let mut stream = stream_as(&app, &alice, "").await;
+    for topic in ["inbox/alice", "broadcast"] {
+        let body = json!({"topic": topic, "data": topic});
+        assert_eq!(app.publish(Some(&admin), &body, None).await.status(), 202);
+    }
+    let created = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/users"))
+                .bearer_auth(&admin)
+                .json(&json!({"user_name": "alice", "email": "alice@example.com"})),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let event = stream.expect_event().await;
+    assert_eq!(event.id_number(), 3, "only the user's event");
+    assert_eq!(event.json()["event"], "user_created");
+    stream.expect_quiet().await;
     Ok(())
 }
 
