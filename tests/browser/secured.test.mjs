@@ -27,13 +27,13 @@ after(async () => {
 });
 
 /** A secured server whose harness calls carry an all-powerful token. */
-async function withSecuredHerald(fn) {
+async function withSecuredHerald(fn, options = {}) {
   const admin = await issueToken(SECRET, {
     sub: 'admin',
     scope: 'users:read users:write events:publish',
     topics: '*',
   });
-  await withHerald(fn, { env: { JWT_SECRET: SECRET }, token: admin });
+  await withHerald(fn, { ...options, env: { JWT_SECRET: SECRET }, token: admin });
 }
 
 async function signIn(page, token) {
@@ -95,6 +95,33 @@ describe('the page on a server that requires tokens', () => {
         await context.close();
       }
     });
+  });
+
+  // HTTP/2 has no Host header: the page's own writes are recognised by the
+  // request's authority. And over HTTPS the session cookie is Secure.
+  it('over HTTPS and HTTP/2, signs in and writes through a Secure cookie', async () => {
+    await withSecuredHerald(async (herald) => {
+      assert.match(herald.baseUrl, /^https:/);
+      const alice = await issueToken(SECRET, { sub: 'alice', scope: 'users:read users:write', topics: 'users/*' });
+      const { page, context, pageErrors } = await openPage(browser, herald);
+      try {
+        await signIn(page, alice);
+        await waitForLive(page);
+        const protocol = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+        assert.equal(protocol, 'h2');
+        const session = (await context.cookies()).find((c) => c.name === 'herald_session');
+        assert.equal(session?.secure, true, 'the session cookie is Secure over HTTPS');
+        const created = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/users'));
+        await page.fill('#new-user_name', 'linus');
+        await page.fill('#new-email', 'linus@example.com');
+        await page.click('#create-submit');
+        assert.equal((await created).status(), 201, 'the page\'s own write over HTTP/2');
+        await page.waitForFunction(() => document.querySelector('#form-status')?.textContent.includes('Added linus'));
+        assert.deepEqual(pageErrors.map(String), []);
+      } finally {
+        await context.close();
+      }
+    }, { tls: true });
   });
 
   it('asks again when the session expires', async () => {
