@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    PROMPTLY, SseClient, TEST_SECRET, TestApp, TestResult, postgres_or_skip, spawn_app,
+    Backend, PROMPTLY, SseClient, TEST_SECRET, TestApp, TestResult, postgres_or_skip, spawn_app,
     spawn_secured, start, token,
 };
 
@@ -80,6 +80,12 @@ impl Nginx {
     }
 }
 
+/// PostgreSQL (two instances share it) and nginx, or why the test skips.
+fn postgres_and_nginx_or_skip() -> Option<Backend> {
+    let backend = postgres_or_skip()?;
+    nginx_or_skip().then_some(backend)
+}
+
 fn nginx_or_skip() -> bool {
     let installed = Command::new("nginx")
         .arg("-v")
@@ -94,12 +100,9 @@ fn nginx_or_skip() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_through_nginx_promptly() -> TestResult {
-    let Some(backend) = postgres_or_skip() else {
+    let Some(backend) = postgres_and_nginx_or_skip() else {
         return Ok(());
     };
-    if !nginx_or_skip() {
-        return Ok(());
-    }
     let a = spawn_app(&backend).await;
     let b = a.another_instance().await;
     let nginx = Nginx::start(&a, &b).await?;
@@ -138,12 +141,9 @@ async fn events_stream_through_nginx_promptly() -> TestResult {
 /// upstream, and a foreign page's still refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_signed_writes_through_nginx_are_the_pages_own() -> TestResult {
-    let Some(backend) = postgres_or_skip() else {
+    let Some(backend) = postgres_and_nginx_or_skip() else {
         return Ok(());
     };
-    if !nginx_or_skip() {
-        return Ok(());
-    }
     let a = spawn_secured(&backend, &[]).await;
     let b = start(a.database.clone(), &[("JWT_SECRET", TEST_SECRET)]).await;
     let nginx = Nginx::start(&a, &b).await?;

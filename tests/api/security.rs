@@ -34,6 +34,17 @@ async fn stream_as(app: &TestApp, token: &str, query: &str) -> SseClient {
     SseClient::new(response)
 }
 
+/// `POST /api/v1/users` for `name`, as the bearer of `token`.
+async fn create_as(app: &TestApp, token: &str, name: &str) -> reqwest::Response {
+    app.send(
+        app.client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(token)
+            .json(&json!({"user_name": name, "email": format!("{name}@example.com")})),
+    )
+    .await
+}
+
 async fn assert_unauthorized(response: reqwest::Response) {
     assert_eq!(response.status(), 401, "{:?}", response.headers());
     assert_eq!(
@@ -197,14 +208,7 @@ async fn each_endpoint_needs_its_scope(backend: Backend) -> TestResult {
 async fn a_stream_gets_only_the_topics_its_token_grants(backend: Backend) -> TestResult {
     let app = spawn_secured(&backend, &[]).await;
     let admin = token("admin", EVERY_SCOPE, &["*"], HOUR);
-    let created = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/users"))
-                .bearer_auth(&admin)
-                .json(&json!({"user_name": "alice", "email": "alice@example.com"})),
-        )
-        .await;
+    let created = create_as(&app, &admin, "alice").await;
     let alice_id = json_body(created).await["id"]
         .as_str()
         .unwrap_or_default()
@@ -234,14 +238,7 @@ async fn a_stream_gets_only_the_topics_its_token_grants(backend: Backend) -> Tes
     let mut everything_granted = stream_as(&app, &alice, "").await;
     let mut inbox_only = stream_as(&app, &alice, "?topic=inbox/alice").await;
 
-    let other_user = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/users"))
-                .bearer_auth(&admin)
-                .json(&json!({"user_name": "bob", "email": "bob@example.com"})),
-        )
-        .await;
+    let other_user = create_as(&app, &admin, "bob").await;
     assert_eq!(other_user.status(), 201);
     for topic in ["inbox/bob", "secret/plans", "inbox/alice", "broadcast"] {
         let body = json!({"topic": topic, "data": topic});
@@ -309,14 +306,7 @@ async fn a_tokens_topics_imply_nothing(backend: Backend) -> TestResult {
         let body = json!({"topic": topic, "data": topic});
         assert_eq!(app.publish(Some(&admin), &body, None).await.status(), 202);
     }
-    let created = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/users"))
-                .bearer_auth(&admin)
-                .json(&json!({"user_name": "alice", "email": "alice@example.com"})),
-        )
-        .await;
+    let created = create_as(&app, &admin, "alice").await;
     assert_eq!(created.status(), 201);
     let event = stream.expect_event().await;
     assert_eq!(event.id_number(), 3, "only the user's event");
