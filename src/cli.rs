@@ -51,10 +51,7 @@ fn parse_token(args: &[String]) -> Result<TokenRequest, String> {
             "--sub" => request.subject = value.trim().to_owned(),
             "--scope" => {
                 let scopes: Vec<&str> = value.split_whitespace().collect();
-                if let Some(unknown) = scopes
-                    .iter()
-                    .find(|name| !Scope::ALL.iter().any(|s| s.name() == **name))
-                {
+                if let Some(unknown) = scopes.iter().find(|name| Scope::named(name).is_none()) {
                     let known: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
                     return Err(format!(
                         "invalid --scope: unknown scope {unknown:?} (known: {})",

@@ -17,6 +17,11 @@ impl Scope {
         }
     }
 
+    /// The scope called `name`, if Herald has one.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     fn bit(self) -> u8 {
         1 << (self as u8)
     }
@@ -37,7 +42,7 @@ impl Scopes {
         Self(
             claim
                 .split_ascii_whitespace()
-                .filter_map(|name| Scope::ALL.into_iter().find(|s| s.name() == name))
+                .filter_map(Scope::named)
                 .fold(0, |bits, s| bits | s.bit()),
         )
     }

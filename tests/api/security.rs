@@ -34,6 +34,19 @@ async fn stream_as(app: &TestApp, token: &str, query: &str) -> SseClient {
     SseClient::new(response)
 }
 
+/// Each stream query asks for a topic `token` does not grant: `403` before
+/// the stream starts.
+async fn assert_topics_refused(app: &TestApp, token: &str, queries: &[&str]) {
+    for query in queries {
+        assert_error(
+            app.open_stream(query, &[bearer(token)]).await,
+            403,
+            "topic_not_allowed",
+        )
+        .await;
+    }
+}
+
 /// `POST /api/v1/users` for `name`, as the bearer of `token`.
 async fn create_as(app: &TestApp, token: &str, name: &str) -> reqwest::Response {
     app.send(
@@ -222,19 +235,17 @@ async fn a_stream_gets_only_the_topics_its_token_grants(backend: Backend) -> Tes
     );
 
     // Asking for a topic the token does not grant: 403 before the stream.
-    for query in [
-        "?topic=inbox/bob",
-        "?topic=users",
-        "?topic=*",
-        "?topic=inbox/*",
-    ] {
-        assert_error(
-            app.open_stream(query, &[bearer(&alice)]).await,
-            403,
-            "topic_not_allowed",
-        )
-        .await;
-    }
+    assert_topics_refused(
+        &app,
+        &alice,
+        &[
+            "?topic=inbox/bob",
+            "?topic=users",
+            "?topic=*",
+            "?topic=inbox/*",
+        ],
+    )
+    .await;
     let mut everything_granted = stream_as(&app, &alice, "").await;
     let mut inbox_only = stream_as(&app, &alice, "?topic=inbox/alice").await;
 
@@ -293,14 +304,7 @@ async fn a_tokens_topics_imply_nothing(backend: Backend) -> TestResult {
     let app = spawn_secured(&backend, &[]).await;
     let admin = token("admin", EVERY_SCOPE, &["*"], HOUR);
     let alice = token("alice", "users:read", &["users/*"], HOUR);
-    for query in ["?topic=inbox/alice", "?topic=broadcast"] {
-        assert_error(
-            app.open_stream(query, &[bearer(&alice)]).await,
-            403,
-            "topic_not_allowed",
-        )
-        .await;
-    }
+    assert_topics_refused(&app, &alice, &["?topic=inbox/alice", "?topic=broadcast"]).await;
     let mut stream = stream_as(&app, &alice, "").await;
     for topic in ["inbox/alice", "broadcast"] {
         let body = json!({"topic": topic, "data": topic});
