@@ -36,6 +36,8 @@ pub struct Settings {
     /// Streams the instance holds open at once; `None`: derived from the
     /// open-file limit at start-up.
     pub max_streams: Option<usize>,
+    /// Notifications one token subject may publish a minute.
+    pub max_publish_per_minute: u32,
     /// How long a client has to send a request's head, then its body.
     pub request_head_timeout: Duration,
     pub request_body_timeout: Duration,
@@ -196,6 +198,13 @@ impl Settings {
                 get("MAX_STREAMS_PER_SUBJECT", "32"),
                 1..=1_000_000,
             )?,
+            max_publish_per_minute: ranged(
+                "MAX_PUBLISH_PER_MINUTE",
+                get("MAX_PUBLISH_PER_MINUTE", "600"),
+                1..=1_000_000,
+                "a whole number of notifications from 1 to 1000000",
+            )
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))?,
             max_streams: match get("MAX_STREAMS", "").as_str() {
                 "" => None,
                 raw => Some(usize_in("MAX_STREAMS", raw.to_owned(), 1..=10_000_000)?),
@@ -208,6 +217,16 @@ impl Settings {
     /// anywhere but on loopback.
     fn secured_by(mut self, secret: String) -> Result<Self, ConfigError> {
         // The secret is never echoed back, not even when it is refused.
+        if !secret.is_empty() && secret.trim().is_empty() {
+            // Set, but to nothing usable: running open would be the opposite
+            // of what whoever set it meant.
+            return Err(ConfigError {
+                variable: "JWT_SECRET",
+                value: "<redacted>".to_owned(),
+                expected: "a secret of at least 32 bytes, not only whitespace (leave it empty, \
+                           or unset, to run open on loopback)",
+            });
+        }
         let secret = secret.trim();
         if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES {
             return Err(ConfigError {
@@ -511,6 +530,7 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("SQLITE_BUSY_TIMEOUT_MS", "soon"),
             ("REQUEST_BODY_TIMEOUT_SECS", "0"),
+            ("MAX_PUBLISH_PER_MINUTE", "0"),
         ] {
             let message = match settings(&[(var, value)]) {
                 Ok(_) => panic!("{var}={value} was accepted"),
@@ -518,6 +538,21 @@ mod tests {
             };
             assert!(message.starts_with(&format!("invalid {var}=")), "{message}");
         }
+    }
+
+    #[test]
+    fn a_blank_secret_stops_start_up_rather_than_running_open() {
+        for blank in ["   ", "\t", " \n "] {
+            let message = settings(&[("JWT_SECRET", blank)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                message.starts_with("invalid JWT_SECRET="),
+                "{blank:?}: {message}"
+            );
+        }
+        assert!(matches!(settings(&[("JWT_SECRET", "")]), Ok(s) if s.jwt_secret.is_none()));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
 use crate::db::{self, event_log, retention};
-use crate::http::{Auth, BodyDeadline, OpenApiDocument, Readiness, StreamSettings};
+use crate::http::{Auth, BodyDeadline, OpenApiDocument, PublishRate, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
 use crate::tasks::Tasks;
@@ -74,6 +74,7 @@ impl Application {
             .max_streams
             .unwrap_or_else(|| crate::limits::streams_within(open_files));
         tracing::info!(open_files, max_streams, "open-file limit");
+        log_authentication_mode(&settings);
         let readiness = Readiness {
             listener: listener_state.clone(),
             tasks: tasks.health(),
@@ -207,6 +208,23 @@ fn start_background_tasks(
     Some(state)
 }
 
+/// Says at every start whether requests need tokens: an operator must never
+/// have to guess that an instance runs open.
+fn log_authentication_mode(settings: &Settings) {
+    if settings.jwt_secret.is_some() {
+        tracing::info!(
+            authentication = "tokens",
+            "authentication: every request needs an HS256 token signed with JWT_SECRET"
+        );
+    } else {
+        tracing::warn!(
+            authentication = "open",
+            "authentication: open (JWT_SECRET is unset): every request may do everything; \
+             serving on loopback only"
+        );
+    }
+}
+
 fn listener_address(settings: &Settings, port: u16) -> String {
     let scheme = if settings.tls.is_some() {
         "https"
@@ -242,6 +260,7 @@ fn serve(
     let notifier = web::Data::from(shared.notifier);
     let readiness = web::Data::new(shared.readiness);
     let admission = web::Data::new(shared.admission);
+    let publish_rate = web::Data::new(PublishRate::per_minute(settings.max_publish_per_minute));
     let auth = web::Data::new(shared.auth);
     let body_deadline = web::Data::new(BodyDeadline {
         timeout: settings.request_body_timeout,
@@ -267,6 +286,7 @@ fn serve(
             .app_data(stream_settings.clone())
             .app_data(readiness.clone())
             .app_data(admission.clone())
+            .app_data(publish_rate.clone())
             .app_data(auth.clone())
             .app_data(body_deadline.clone())
             .app_data(metrics.clone())

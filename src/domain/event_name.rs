@@ -1,7 +1,11 @@
-/// Names Herald gives its own events; a publisher may not borrow them, so a
-/// page can tell Herald's events from an application's.
-const RESERVED: [&str; 7] = [
+/// Names Herald gives its own events, and those `EventSource` fires for its
+/// own reasons (`error` would make a healthy stream look broken, `open` a
+/// new connection); a publisher may not borrow them, so a page can tell
+/// Herald's events from an application's.
+const RESERVED: [&str; 9] = [
     "message",
+    "error",
+    "open",
     "notification",
     "reset",
     "auth_expired",
@@ -54,6 +58,8 @@ mod tests {
             "new\nline",
             "a:b",
             "message",
+            "error",
+            "open",
             "reset",
             "auth_expired",
             "user_updated",

@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use super::UserId;
 
 /// The longest topic name.
@@ -93,17 +95,6 @@ impl TopicPattern {
             Self::Exact(exact) => exact.as_str() == topic,
         }
     }
-
-    /// Whether every topic `other` matches is matched by `self` too.
-    pub fn covers(&self, other: &TopicPattern) -> bool {
-        match (self, other) {
-            (Self::All, _) => true,
-            (_, Self::All) => false,
-            (Self::Subtree(mine), Self::Subtree(theirs)) => theirs.starts_with(mine.as_str()),
-            (_, Self::Exact(topic)) => self.matches(topic.as_str()),
-            (Self::Exact(_), Self::Subtree(_)) => false,
-        }
-    }
 }
 
 impl std::fmt::Display for TopicPattern {
@@ -116,32 +107,77 @@ impl std::fmt::Display for TopicPattern {
     }
 }
 
-/// The topics one stream receives: a union of patterns, with duplicates and
-/// patterns covered by others merged away, so matching an event costs at
-/// most one comparison per distinct pattern and nothing when it is `*`.
+/// The topics one stream receives, or one token grants: a union of
+/// patterns, with duplicates and patterns covered by others merged away.
+///
+/// Building one and asking whether it covers a topic or pattern cost time
+/// in proportion to the length of the topic, however many patterns there
+/// are (a token may grant thousands): exact topics and subtree prefixes sit
+/// in hash sets, and a topic is covered by a subtree exactly when one of its
+/// own `…/` prefixes is that subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicFilter {
+    /// The merged patterns, in the order they were first given.
     patterns: Vec<TopicPattern>,
+    all: bool,
+    exact: HashSet<String>,
+    /// Subtree prefixes, each ending with `/`.
+    subtrees: HashSet<String>,
 }
+
+/// Up to this many patterns, matching compares them one by one: cheaper
+/// than hashing for the one or two topics a stream usually follows.
+const SCANNED_PATTERNS: usize = 4;
 
 impl TopicFilter {
     /// Every topic.
     pub fn all() -> Self {
-        Self {
-            patterns: vec![TopicPattern::All],
-        }
+        Self::new([TopicPattern::All])
     }
 
     pub fn new(patterns: impl IntoIterator<Item = TopicPattern>) -> Self {
-        let mut kept: Vec<TopicPattern> = Vec::new();
-        for pattern in patterns {
-            if kept.iter().any(|k| k.covers(&pattern)) {
-                continue;
-            }
-            kept.retain(|k| !pattern.covers(k));
-            kept.push(pattern);
+        let patterns: Vec<TopicPattern> = patterns.into_iter().collect();
+        if patterns.contains(&TopicPattern::All) {
+            return Self {
+                patterns: vec![TopicPattern::All],
+                all: true,
+                exact: HashSet::new(),
+                subtrees: HashSet::new(),
+            };
         }
-        Self { patterns: kept }
+        let subtrees: HashSet<String> = patterns
+            .iter()
+            .filter_map(|p| match p {
+                TopicPattern::Subtree(prefix) => Some(prefix.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut filter = Self {
+            patterns: Vec::new(),
+            all: false,
+            exact: HashSet::new(),
+            subtrees,
+        };
+        let mut kept_subtrees = HashSet::new();
+        for pattern in patterns {
+            match pattern {
+                TopicPattern::Subtree(prefix) => {
+                    let parent = &prefix[..prefix.len() - 1];
+                    if !filter.under_subtree(parent) && kept_subtrees.insert(prefix.clone()) {
+                        filter.patterns.push(TopicPattern::Subtree(prefix));
+                    }
+                }
+                TopicPattern::Exact(topic) => {
+                    if !filter.under_subtree(topic.as_str())
+                        && filter.exact.insert(topic.as_str().to_owned())
+                    {
+                        filter.patterns.push(TopicPattern::Exact(topic));
+                    }
+                }
+                TopicPattern::All => {}
+            }
+        }
+        filter
     }
 
     pub fn patterns(&self) -> &[TopicPattern] {
@@ -150,19 +186,41 @@ impl TopicFilter {
 
     /// Whether an event published on `topic` is for this stream.
     pub fn matches(&self, topic: &str) -> bool {
-        self.patterns.iter().any(|p| p.matches(topic))
+        if self.patterns.len() <= SCANNED_PATTERNS {
+            return self.patterns.iter().any(|p| p.matches(topic));
+        }
+        self.exact.contains(topic) || self.under_subtree(topic)
     }
 
     /// Whether this filter matches every topic.
     pub fn is_all(&self) -> bool {
-        self.patterns == [TopicPattern::All]
+        self.all
+    }
+
+    /// Whether every topic `pattern` matches is matched here too.
+    pub fn covers(&self, pattern: &TopicPattern) -> bool {
+        match pattern {
+            _ if self.all => true,
+            TopicPattern::All => false,
+            TopicPattern::Subtree(prefix) => {
+                self.subtrees.contains(prefix) || self.under_subtree(&prefix[..prefix.len() - 1])
+            }
+            TopicPattern::Exact(topic) => self.matches(topic.as_str()),
+        }
     }
 
     /// The first of these patterns that `grant` does not cover.
     pub fn first_outside(&self, grant: &TopicFilter) -> Option<&TopicPattern> {
-        self.patterns
-            .iter()
-            .find(|p| !grant.patterns.iter().any(|g| g.covers(p)))
+        self.patterns.iter().find(|p| !grant.covers(p))
+    }
+
+    /// Whether one of the subtrees holds `name`: one of its `…/` prefixes
+    /// is a subtree.
+    fn under_subtree(&self, name: &str) -> bool {
+        !self.subtrees.is_empty()
+            && name
+                .match_indices('/')
+                .any(|(slash, _)| self.subtrees.contains(&name[..=slash]))
     }
 }
 
@@ -233,13 +291,36 @@ mod tests {
 
     #[test]
     fn coverage_is_set_inclusion() {
-        assert!(pattern("*").covers(&pattern("news/*")));
-        assert!(pattern("news/*").covers(&pattern("news/sports/*")));
-        assert!(pattern("news/*").covers(&pattern("news/sports")));
-        assert!(!pattern("news/sports/*").covers(&pattern("news/*")));
-        assert!(!pattern("news/sports").covers(&pattern("news/sports/*")));
-        assert!(!pattern("news/*").covers(&pattern("*")));
-        assert!(!pattern("inbox/alice").covers(&pattern("inbox/bob")));
+        let filter = |raw: &str| TopicFilter::new([pattern(raw)]);
+        assert!(filter("*").covers(&pattern("news/*")));
+        assert!(filter("news/*").covers(&pattern("news/sports/*")));
+        assert!(filter("news/*").covers(&pattern("news/sports")));
+        assert!(!filter("news/sports/*").covers(&pattern("news/*")));
+        assert!(!filter("news/sports").covers(&pattern("news/sports/*")));
+        assert!(!filter("news/*").covers(&pattern("*")));
+        assert!(!filter("inbox/alice").covers(&pattern("inbox/bob")));
+    }
+
+    #[test]
+    fn a_large_filter_matches_as_a_small_one_does() {
+        let mut raw: Vec<String> = (0..1000).map(|i| format!("inbox/u{i}")).collect();
+        raw.extend(["news/*".to_owned(), "a/b/*".to_owned(), "news/x".to_owned()]);
+        let filter = TopicFilter::new(raw.iter().map(|r| pattern(r)));
+        assert_eq!(filter.patterns().len(), 1002, "news/x is under news/*");
+        for (topic, expected) in [
+            ("inbox/u999", true),
+            ("inbox/u1000", false),
+            ("news/x/y", true),
+            ("news", false),
+            ("a/b/c", true),
+            ("a/b", false),
+            ("a/bc/d", false),
+        ] {
+            assert_eq!(filter.matches(topic), expected, "{topic}");
+        }
+        assert!(filter.covers(&pattern("news/deep/*")));
+        assert!(!filter.covers(&pattern("a/*")));
+        assert!(!filter.covers(&pattern("*")));
     }
 
     #[test]

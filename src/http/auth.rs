@@ -112,6 +112,19 @@ fn authenticate(req: &HttpRequest, from_query: bool) -> Result<Principal, Error>
 
 /// The token a request carries, and where it came from.
 fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential), Error> {
+    // Two credentials would leave it to each proxy and server along the way
+    // to pick one, and they need not pick the same.
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        return Err(Error::bad_request(
+            "invalid_authorization",
+            "a request carries at most one Authorization header",
+        ));
+    }
     if req.headers().contains_key(header::AUTHORIZATION) {
         return bearer_token(req)
             .map(|token| (token.to_owned(), Credential::Bearer))
@@ -165,10 +178,10 @@ fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), Error> {
     // script cannot forge these for a cross-site request: they are not
     // headers a browser lets it set without a CORS preflight.
     let info = req.connection_info();
-    let own_host = info.host();
+    let own = normalized_origin(info.scheme(), info.host());
     let same_origin = origin
         .and_then(|o| o.split_once("://"))
-        .is_some_and(|(_, host)| host.eq_ignore_ascii_case(own_host));
+        .is_some_and(|(scheme, host)| normalized_origin(scheme, host) == own);
     let listed = match (allowed, origin) {
         (CorsOrigins::List(list), Some(origin)) => list.iter().any(|o| o == origin),
         _ => false,
@@ -184,6 +197,24 @@ fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), Error> {
             ),
         })
     }
+}
+
+/// `scheme://host[:port]` in lower case and without the scheme's default
+/// port, as browsers write `Origin`: an origin is its scheme, host and port,
+/// and a page served over plain HTTP is not the HTTPS page of the same host.
+fn normalized_origin(scheme: &str, host: &str) -> String {
+    let scheme = scheme.to_ascii_lowercase();
+    let host = host.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    let host = match host.strip_suffix(default_port) {
+        Some(bare) if !default_port.is_empty() => bare,
+        _ => host.as_str(),
+    };
+    format!("{scheme}://{host}")
 }
 
 /// The session cookie for `token`, living as long as the token does.
@@ -217,14 +248,33 @@ mod tests {
                 .uri("/api/v1/users")
                 .insert_header((header::HOST, "herald.example:8443"))
         };
-        assert!(write_from("https://herald.example:8443", http1()).is_ok());
-        assert!(write_from("https://HERALD.example:8443", http1()).is_ok());
-        assert!(write_from("https://evil.example", http1()).is_err());
-        assert!(write_from("https://herald.example", http1()).is_err());
+        // A plain-HTTP request (the test request has no TLS): its page's
+        // origin is http://…, never https://….
+        assert!(write_from("http://herald.example:8443", http1()).is_ok());
+        assert!(write_from("http://HERALD.example:8443", http1()).is_ok());
+        assert!(write_from("https://herald.example:8443", http1()).is_err());
+        assert!(write_from("http://evil.example", http1()).is_err());
+        assert!(write_from("http://herald.example", http1()).is_err());
         // HTTP/2 has no Host header: the authority is part of the request.
         let http2 = || TestRequest::post().uri("https://herald.example:8443/api/v1/users");
         assert!(write_from("https://herald.example:8443", http2()).is_ok());
         assert!(write_from("https://evil.example", http2()).is_err());
+        // A default port is the same origin written with or without it.
+        let default_port = || {
+            TestRequest::post()
+                .uri("/api/v1/users")
+                .insert_header((header::HOST, "herald.example:80"))
+        };
+        assert!(write_from("http://herald.example", default_port()).is_ok());
+        // Behind a TLS-terminating proxy that says so, the page is https.
+        let proxied = || {
+            TestRequest::post()
+                .uri("/api/v1/users")
+                .insert_header((header::HOST, "herald.example"))
+                .insert_header(("x-forwarded-proto", "https"))
+        };
+        assert!(write_from("https://herald.example", proxied()).is_ok());
+        assert!(write_from("http://herald.example", proxied()).is_err());
     }
 
     #[test]

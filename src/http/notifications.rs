@@ -7,9 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::auth::{Authorized, Publish};
 use super::json_body::JsonObject;
 use super::openapi::{
-    BadRequest, Conflict, Forbidden, PayloadTooLarge, ServiceUnavailable, Unauthorized,
-    UnprocessableEntity, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
+use super::publish_rate::PublishRate;
 use crate::db::notification_writes::{self, IdempotencyKey, Published};
 use crate::db::writer::Writer;
 use crate::domain::{MAX_DATA_BYTES, NewNotification, NotificationProblem};
@@ -41,6 +42,7 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = ServiceUnavailable),
     ),
 )]
@@ -50,6 +52,7 @@ pub async fn publish(
     caller: Authorized<Publish>,
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
+    rate: web::Data<PublishRate>,
     body: JsonObject,
 ) -> Result<HttpResponse, Error> {
     let key = idempotency_key(req.headers())?.map(|key| IdempotencyKey {
@@ -63,6 +66,16 @@ pub async fn publish(
             limit: MAX_DATA_BYTES,
         },
     })?;
+    // Counted once the request is known to be valid: a refused request
+    // costs its sender nothing.
+    rate.admit(caller.0.subject())
+        .map_err(|wait| Error::TooManyRequests {
+            message: "this token has published as many notifications as it may this minute \
+                      (MAX_PUBLISH_PER_MINUTE); retry later"
+                .to_owned(),
+            retry_after_secs: u32::try_from(wait.as_millis().div_ceil(1000).max(1))
+                .unwrap_or(u32::MAX),
+        })?;
     let published = notification_writes::publish(&writer, &notifier, notification, key).await?;
     Ok(HttpResponse::Accepted().json(published))
 }

@@ -247,8 +247,8 @@ error_responses! {
     UnprocessableEntity: "`validation_failed`: invalid, missing or unknown fields, or a body \
         that is not a JSON object (`details.fields` has a message per field); \
         `idempotency_key_reused`: this `Idempotency-Key` came with a different request.";
-    TooManyRequests: "This token already holds as many open streams as it may \
-        (`code`: `too_many_requests`).",
+    TooManyRequests: "This token already holds as many open streams as it may, or has \
+        published as many notifications this minute as it may (`code`: `too_many_requests`).",
         header "Retry-After" = "Seconds to wait before retrying";
     HeadersTooLarge: format!("The request headers are larger than {MAX_HEADERS} bytes in all \
         (`code`: `headers_too_large`, `details.limit_bytes`).");
@@ -399,7 +399,8 @@ impl PartialSchema for NewNotification {
                         "The SSE `event:` name subscribers receive it as (for \
                          `addEventListener`): 1–64 letters, digits, `_ - .`, other than \
                          Herald's own `message`, `notification`, `reset`, `auth_expired`, \
-                         `user_created`, `user_updated` and `user_deleted`. Absent or `null`: \
+                         `user_created`, `user_updated` and `user_deleted`, and `EventSource`'s \
+                         `error` and `open`. Absent or `null`: \
                          a default `message` event whose envelope says `notification`.",
                     ))
                     .examples(["psh"]),

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -86,10 +87,15 @@ pub async fn readyz(
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "OpenMetrics text format, as Prometheus scrapes it",
-        body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    (status = 200, description = "OpenMetrics when `Accept` names \
+        `application/openmetrics-text` (as Prometheus does), otherwise the classic Prometheus \
+        text format 0.0.4", content(
+            (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            (String = "text/plain; version=0.0.4; charset=utf-8"),
+        )),
 ))]
 pub async fn metrics(
+    req: HttpRequest,
     db: web::Data<DatabaseConnection>,
     notifier: web::Data<SseNotifier>,
     metrics: web::Data<Metrics>,
@@ -110,7 +116,12 @@ pub async fn metrics(
         pool_open: pool.open,
         pool_in_use: pool.in_use,
     };
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok());
+    let format = metrics::Format::negotiate(accept);
     HttpResponse::Ok()
-        .content_type(metrics::CONTENT_TYPE)
-        .body(metrics.encode(gauges))
+        .content_type(format.content_type())
+        .body(metrics.encode(gauges, format))
 }

@@ -26,13 +26,16 @@ def families(parse):
     return [{"name": f.name, "type": f.type, "help": f.documentation,
              "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in f.samples]}
             for f in parse(text)]
-print(json.dumps({"openmetrics": families(openmetrics), "classic": families(classic)}))
+parsers = {"openmetrics": openmetrics, "classic": classic}
+print(json.dumps({name: families(parsers[name]) for name in sys.argv[1:]}))
 "#;
 
-/// The families each parser read from `text`.
-fn parse(text: &str) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+/// The families each of `parsers` (`openmetrics`, `classic`) read from
+/// `text`, by parser.
+fn parse(text: &str, parsers: &[&str]) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
     let mut python = Command::new("python3")
         .args(["-c", PARSE])
+        .args(parsers)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,12 +57,36 @@ fn parse(text: &str) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> 
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
+/// What Prometheus sends: OpenMetrics first, the classic format after.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+    application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// `/metrics` as Prometheus scrapes it: OpenMetrics.
 async fn scrape(app: &TestApp) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let response = app.get("/metrics").await;
+    scrape_accepting(
+        app,
+        Some(PROMETHEUS_ACCEPT),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    )
+    .await
+}
+
+/// `/metrics` asked for with `accept`, which must be answered as `content_type`.
+async fn scrape_accepting(
+    app: &TestApp,
+    accept: Option<&str>,
+    content_type: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let mut request = app.client.get(app.url("/metrics"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = app.send(request).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
-        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        content_type,
+        "{accept:?}"
     );
     Ok(response.text().await?)
 }
@@ -89,7 +116,7 @@ async fn metrics_parse_with_the_reference_parsers(backend: Backend) -> TestResul
     app.get(&format!("/api/v1/users/{id}")).await;
     stream.expect_event().await;
 
-    let parsed = parse(&scrape(&app).await?)?;
+    let parsed = parse(&scrape(&app).await?, &["openmetrics"])?;
     let families = parsed["openmetrics"].as_array().ok_or("families")?;
     for (name, kind) in DOCUMENTED {
         let family = families
@@ -136,19 +163,49 @@ async fn metrics_parse_with_the_reference_parsers(backend: Backend) -> TestResul
         sample("sse_relay_lag_events", "sse_relay_lag_events", plain),
         Some(0.0)
     );
-    // The classic parser reads the same samples.
-    let sample_names = |parser: &str| -> Vec<String> {
-        let mut names: Vec<String> = parsed[parser]
+    // A scraper that asks for the classic format (or for nothing in
+    // particular) gets it, and the classic parser reads every family, with
+    // its type and every sample, as the OpenMetrics parser reads the
+    // OpenMetrics text.
+    let classic_text = {
+        let plain = "text/plain; version=0.0.4; charset=utf-8";
+        scrape_accepting(&app, Some("text/plain; version=0.0.4"), plain).await?;
+        scrape_accepting(&app, None, plain).await?
+    };
+    let openmetrics_text = scrape(&app).await?;
+    let classic = parse(&classic_text, &["classic"])?["classic"].clone();
+    let openmetrics = parse(&openmetrics_text, &["openmetrics"])?["openmetrics"].clone();
+    let summary = |families: &Value| -> Vec<String> {
+        let mut lines: Vec<String> = families
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|f| f["samples"].as_array().cloned().unwrap_or_default())
-            .map(|s| format!("{} {}", s["name"], s["labels"]))
+            .flat_map(|f| {
+                let samples = f["samples"].as_array().cloned().unwrap_or_default();
+                let family = format!("{} {}", f["name"], f["type"]);
+                samples
+                    .into_iter()
+                    .map(move |s| format!("{family}: {} {}", s["name"], s["labels"]))
+            })
             .collect();
-        names.sort();
-        names
+        lines.sort();
+        lines
     };
-    assert_eq!(sample_names("classic"), sample_names("openmetrics"));
+    assert_eq!(summary(&classic), summary(&openmetrics));
+    for (name, kind) in DOCUMENTED {
+        let family = classic
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .ok_or_else(|| format!("{name} missing from the classic parse: {classic}"))?;
+        assert_eq!(family["type"], kind, "{name}");
+        assert!(
+            family["samples"].as_array().is_some_and(|s| !s.is_empty())
+                || name == "sse_relay_lag_events",
+            "the classic parser read no sample of {name}:\n{classic_text}"
+        );
+    }
     Ok(())
 }
 
@@ -181,7 +238,7 @@ async fn invented_methods_and_paths_do_not_grow_the_metrics(backend: Backend) ->
     );
     assert!(!after.contains("AAAA"), "{after}");
     assert!(!after.contains("/invented/"), "{after}");
-    let parsed = parse(&after)?;
+    let parsed = parse(&after, &["openmetrics"])?;
     let requests = parsed["openmetrics"]
         .as_array()
         .into_iter()

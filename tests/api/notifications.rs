@@ -3,7 +3,10 @@ use std::time::Duration;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestResult, assert_error, json_body, on_both_databases, spawn_app};
+use crate::helpers::{
+    Backend, TestResult, assert_error, json_body, on_both_databases, spawn_app, spawn_secured,
+    token,
+};
 
 on_both_databases!(
     notifications_reach_their_topic_as_named_events,
@@ -12,7 +15,8 @@ on_both_databases!(
     a_retried_request_publishes_once,
     concurrent_retries_publish_once,
     subtree_topics_and_their_bounds,
-    hundreds_of_topic_parameters_replay_exactly_their_events
+    hundreds_of_topic_parameters_replay_exactly_their_events,
+    one_subject_publishes_at_most_its_rate
 );
 
 async fn notifications_reach_their_topic_as_named_events(backend: Backend) -> TestResult {
@@ -101,6 +105,18 @@ async fn bad_notifications_change_nothing(backend: Backend) -> TestResult {
         ),
         (
             json!({"topic": "news", "event": "user_updated", "data": 1}),
+            422,
+            "validation_failed",
+        ),
+        // EventSource fires these itself: a broadcast named `error` would
+        // make every page's healthy stream look broken.
+        (
+            json!({"topic": "news", "event": "error", "data": 1}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"topic": "news", "event": "open", "data": 1}),
             422,
             "validation_failed",
         ),
@@ -316,5 +332,48 @@ async fn hundreds_of_topic_parameters_replay_exactly_their_events(backend: Backe
         "too_many_topics",
     )
     .await;
+    Ok(())
+}
+
+async fn one_subject_publishes_at_most_its_rate(backend: Backend) -> TestResult {
+    let app = spawn_secured(&backend, &[("MAX_PUBLISH_PER_MINUTE", "3")]).await;
+    let alice = token("alice", "events:publish", &[], Duration::from_secs(3600));
+    let bob = token("bob", "events:publish", &[], Duration::from_secs(3600));
+    let note = json!({"topic": "news", "data": 1});
+    for _ in 0..3 {
+        assert_eq!(app.publish(Some(&alice), &note, None).await.status(), 202);
+    }
+    let refused = app.publish(Some(&alice), &note, None).await;
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or("a 429 without Retry-After")?;
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_error(refused, 429, "too_many_requests").await;
+    // An invalid request costs nothing, and another subject is not held up.
+    assert_error(
+        app.publish(Some(&bob), &json!({"topic": ""}), None).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.publish(Some(&bob), &note, None).await.status(), 202);
+    }
+    let reader = token("reader", "users:read", &["*"], Duration::from_secs(3600));
+    let list = app
+        .send(
+            app.client
+                .get(app.url("/api/v1/users"))
+                .bearer_auth(&reader),
+        )
+        .await;
+    assert_eq!(
+        json_body(list).await["last_event_id"],
+        6,
+        "the refused one was not written"
+    );
     Ok(())
 }

@@ -33,7 +33,8 @@ async fn metrics_count_requests_and_events(backend: Backend) -> TestResult {
     assert!(
         response.headers()["content-type"]
             .to_str()?
-            .starts_with("application/openmetrics-text; version=1.0.0")
+            .starts_with("text/plain; version=0.0.4"),
+        "a scraper that names no format gets the classic one"
     );
     let text = response.text().await?;
     let requests = "http_requests_total{route=\"/api/v1/users/{id}\",method=\"GET\",status=";

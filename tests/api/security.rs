@@ -149,6 +149,25 @@ async fn requests_without_a_valid_token_are_401(backend: Backend) -> TestResult 
         .get(&format!("/api/v1/users?access_token={valid}"))
         .await;
     assert_unauthorized(in_the_url).await;
+    // Two Authorization headers: neither decides, whichever comes first.
+    let reader = token("reader", "users:read", &["*"], HOUR);
+    for (first, second) in [(&valid, &reader), (&reader, &valid)] {
+        let twice = app
+            .client
+            .post(app.url("/api/v1/users"))
+            .header("authorization", format!("Bearer {first}"))
+            .header("authorization", format!("Bearer {second}"))
+            .json(&json!({"user_name": "twice", "email": "twice@example.com"}));
+        assert_error(app.send(twice).await, 400, "invalid_authorization").await;
+    }
+    let list = app
+        .send(app.client.get(app.url("/api/v1/users")).bearer_auth(&valid))
+        .await;
+    assert_eq!(
+        json_body(list).await["last_event_id"],
+        0,
+        "nothing was written"
+    );
     Ok(())
 }
 
@@ -418,7 +437,15 @@ async fn cookie_writes_must_come_from_an_allowed_origin(backend: Backend) -> Tes
         }
         request
     };
-    for foreign in [Some("https://evil.example"), Some("null"), None] {
+    // The same host and port over another scheme is another origin: a page
+    // served over HTTPS by something else on this host is not Herald's.
+    let other_scheme = own_origin.replacen("http://", "https://", 1);
+    for foreign in [
+        Some("https://evil.example"),
+        Some("null"),
+        Some(other_scheme.as_str()),
+        None,
+    ] {
         assert_error(
             app.send(create(foreign, "mallory")).await,
             403,

@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 
 use crate::helpers::{PROMPTLY, TestResult, herald_binary};
+use crate::process::Herald;
 
 /// Runs the real binary with `vars` until it exits (it must, and promptly).
 async fn run_herald(
@@ -78,5 +79,28 @@ async fn an_origin_that_could_never_match_stops_start_up() -> TestResult {
             "{line}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_blank_secret_stops_start_up_instead_of_running_open() -> TestResult {
+    let output = run_herald(&[("JWT_SECRET", "   ")]).await?;
+    let line = one_line(&output)?;
+    assert!(line.starts_with("herald: invalid JWT_SECRET="), "{line}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn start_up_says_whether_requests_need_tokens() -> TestResult {
+    let open = Herald::start().await?;
+    let line = open
+        .log_line("about authentication", |l| l["authentication"].is_string())
+        .await?;
+    assert_eq!(line["authentication"], "open", "{line}");
+    let secured = Herald::start_with(&[("JWT_SECRET", crate::helpers::TEST_SECRET)]).await?;
+    let line = secured
+        .log_line("about authentication", |l| l["authentication"].is_string())
+        .await?;
+    assert_eq!(line["authentication"], "tokens", "{line}");
     Ok(())
 }

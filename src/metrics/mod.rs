@@ -1,5 +1,9 @@
 //! Every metric of one instance, in one `prometheus-client` registry,
-//! encoded in the OpenMetrics text format that Prometheus scrapes.
+//! encoded in the text format the scraper asks for (see `exposition`).
+
+mod exposition;
+
+pub use exposition::Format;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -12,8 +16,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds, in seconds, of the request-latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -168,13 +170,16 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Everything, with `gauges` as the scrape-time values.
-    pub fn encode(&self, gauges: Gauges) -> String {
+    /// Everything, with `gauges` as the scrape-time values, in `format`.
+    pub fn encode(&self, gauges: Gauges, format: Format) -> String {
         *lock(&self.scraped.0) = gauges;
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Classic => exposition::to_classic(&out),
+        }
     }
 }
 
@@ -246,7 +251,7 @@ mod tests {
         let route = || Some("/api/v1/users/{id}".to_owned());
         metrics.observe_request(route(), &Method::GET, 200, 0.003);
         metrics.observe_request(route(), &Method::GET, 200, 0.2);
-        let out = metrics.encode(Gauges::default());
+        let out = metrics.encode(Gauges::default(), Format::OpenMetrics);
         for line in [
             "http_requests_total{route=\"/api/v1/users/{id}\",method=\"GET\",status=\"200\"} 2",
             "http_request_duration_seconds_bucket{le=\"0.0025\",route=\"/api/v1/users/{id}\"} 0",
@@ -265,7 +270,7 @@ mod tests {
             let method = Method::from_bytes(format!("M{i:06}AAAA").as_bytes())?;
             metrics.observe_request(None, &method, 404, 0.001);
         }
-        let out = metrics.encode(Gauges::default());
+        let out = metrics.encode(Gauges::default(), Format::OpenMetrics);
         assert!(out.contains(
             "http_requests_total{route=\"unmatched\",method=\"other\",status=\"404\"} 100"
         ));
@@ -276,12 +281,15 @@ mod tests {
     #[test]
     fn the_relay_lag_is_left_out_when_unknown() {
         let metrics = Metrics::new();
-        let unknown = metrics.encode(Gauges::default());
+        let unknown = metrics.encode(Gauges::default(), Format::OpenMetrics);
         assert!(!unknown.contains("sse_relay_lag_events"));
-        let known = metrics.encode(Gauges {
-            relay_lag: Some(3),
-            ..Gauges::default()
-        });
+        let known = metrics.encode(
+            Gauges {
+                relay_lag: Some(3),
+                ..Gauges::default()
+            },
+            Format::OpenMetrics,
+        );
         assert!(known.contains("\nsse_relay_lag_events 3\n"), "{known}");
     }
 }
