@@ -19,6 +19,9 @@ pub struct Settings {
     /// How long SQLite waits for another connection's write lock before the
     /// request fails with `503`.
     pub sqlite_busy_timeout: Duration,
+    /// Writes that add data are refused while the SQLite file's filesystem
+    /// has less free space than this.
+    pub min_free_disk_mb: u64,
     pub bind_addr: SocketAddr,
     pub sse_keep_alive: Duration,
     pub sse_retry: Duration,
@@ -149,6 +152,12 @@ impl Settings {
             sqlite_busy_timeout: millis(
                 "SQLITE_BUSY_TIMEOUT_MS",
                 get("SQLITE_BUSY_TIMEOUT_MS", "10000"),
+            )?,
+            min_free_disk_mb: ranged(
+                "MIN_FREE_DISK_MB",
+                get("MIN_FREE_DISK_MB", "64"),
+                0..=1_048_576,
+                "a whole number of MiB up to 1048576 (0 turns the watermark off)",
             )?,
             bind_addr: parse(
                 "BIND_ADDR",
@@ -531,6 +540,7 @@ mod tests {
             ("SQLITE_BUSY_TIMEOUT_MS", "soon"),
             ("REQUEST_BODY_TIMEOUT_SECS", "0"),
             ("MAX_PUBLISH_PER_MINUTE", "0"),
+            ("MIN_FREE_DISK_MB", "-1"),
         ] {
             let message = match settings(&[(var, value)]) {
                 Ok(_) => panic!("{var}={value} was accepted"),

@@ -3,7 +3,7 @@
 
 use sea_orm::{DbErr, RuntimeErr};
 
-use crate::db::sqlite_primary_code;
+use crate::db::{database_error, sqlite_primary_code};
 use crate::domain::{FieldErrors, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,8 @@ pub enum Error {
     ServerBusy { message: String },
     #[error("the database is unavailable")]
     DatabaseUnavailable(#[source] DbErr),
+    #[error("the database's storage is full: {0}")]
+    StorageFull(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
     /// Raised outside our handlers, by the framework or a middleware (a CORS
@@ -84,9 +86,17 @@ impl Error {
             Self::DatabaseUnavailable(source) => {
                 Self::DatabaseUnavailable(DbErr::Custom(source.to_string()))
             }
+            Self::StorageFull(why) => Self::StorageFull(why.clone()),
             Self::Internal(source) => Self::Internal(anyhow::anyhow!("{source:#}")),
             other => Self::Internal(anyhow::anyhow!("{other}")),
         }
+    }
+
+    /// Whether this failure is the environment's (the database away or
+    /// full), not the request's: it fails every write alike, and clears up
+    /// by itself.
+    pub fn is_environmental(&self) -> bool {
+        matches!(self, Self::DatabaseUnavailable(_) | Self::StorageFull(_))
     }
 }
 
@@ -101,12 +111,38 @@ impl From<DbErr> for Error {
                 return Self::Duplicate { field };
             }
         }
-        if is_unavailable(&error) {
+        if is_storage_full(&error) {
+            Self::StorageFull(error.to_string())
+        } else if is_unavailable(&error) {
             Self::DatabaseUnavailable(error)
         } else {
             Self::Internal(error.into())
         }
     }
+}
+
+/// SQLITE_FULL; PostgreSQL's disk_full.
+fn is_storage_full(error: &DbErr) -> bool {
+    database_error(error).is_some_and(|db| match sqlite_primary_code(db) {
+        Some(code) => code == 13,
+        None => db.code().as_deref() == Some("53100"),
+    })
+}
+
+/// PostgreSQL errors that are the database's state, not the query's: a
+/// client that retries later succeeds.
+fn is_transient_postgres(code: &str) -> bool {
+    // 08: connection exceptions. 57P01-57P03: shutting down, not accepting
+    // connections. 57014: a statement cancelled by statement_timeout (or
+    // an operator). 55P03: lock_timeout, a write queued behind a stalled
+    // transaction. 25P03: idle_in_transaction_session_timeout ended the
+    // session. 40001, 40P01: serialization failures and deadlocks, which
+    // PostgreSQL itself says to retry. 53: insufficient resources. 42P01:
+    // a table gone missing (the schema being restored).
+    code.starts_with("08")
+        || code.starts_with("57P0")
+        || code.starts_with("53")
+        || ["57014", "55P03", "25P03", "40001", "40P01", "42P01"].contains(&code)
 }
 
 /// Whether `error` says the database cannot be reached (as opposed to a
@@ -124,13 +160,14 @@ fn is_unavailable(error: &DbErr) -> bool {
                 | Sqlx::WorkerCrashed => true,
                 Sqlx::Database(db) => match sqlite_primary_code(db.as_ref()) {
                     // SQLITE_BUSY, SQLITE_LOCKED: another connection (or
-                    // process) held the lock past the busy timeout.
-                    Some(code) => matches!(code, 5 | 6),
-                    // SQLSTATE class 08 (connection exception) and 57P01-57P03
-                    // (the server is shutting down or not accepting connections).
-                    None => db
-                        .code()
-                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+                    // process) held the lock past the busy timeout;
+                    // SQLITE_IOERR: the disk failed under it. A missing
+                    // table is a database whose schema is gone (a restore
+                    // in progress, say): nothing a request can fix.
+                    Some(code) => {
+                        matches!(code, 5 | 6 | 10) || db.message().starts_with("no such table")
+                    }
+                    None => db.code().is_some_and(|code| is_transient_postgres(&code)),
                 },
                 _ => false,
             }

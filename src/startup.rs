@@ -16,7 +16,7 @@ use crate::auth::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
-use crate::db::{self, event_log, retention};
+use crate::db::{self, DatabaseConfig, DiskSpace, event_log, retention};
 use crate::http::{Auth, BodyDeadline, OpenApiDocument, PublishRate, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
@@ -34,11 +34,12 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     notifier: Arc<SseNotifier>,
+    writer: Writer,
     tasks: Tasks,
     listener: Option<Arc<ListenerState>>,
     /// Ends once the server, and with it every handle to the writer, is
     /// gone, after the writes already queued.
-    writer: tokio::task::JoinHandle<()>,
+    writer_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -50,7 +51,9 @@ impl Application {
             .as_ref()
             .map(crate::tls::server_config)
             .transpose()?;
-        let db = db::connect(settings.database_url.expose(), settings.sqlite_busy_timeout)
+        let database =
+            DatabaseConfig::new(settings.database_url.expose(), settings.sqlite_busy_timeout);
+        let db = db::connect(&database)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
         let metrics = Arc::new(Metrics::new());
@@ -67,8 +70,9 @@ impl Application {
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let tasks = Tasks::new(notifier.closing(), metrics.task_restarts().clone());
-        let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier);
-        let (writer, writer_task) = Writer::spawn(db.clone());
+        let disk = DiskSpace::of(&db, settings.min_free_disk_mb);
+        let (writer, writer_task) = Writer::spawn(database, disk.clone());
+        let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier, &writer);
         let open_files = crate::limits::raise_open_files_limit();
         let max_streams = settings
             .max_streams
@@ -78,13 +82,15 @@ impl Application {
         let readiness = Readiness {
             listener: listener_state.clone(),
             tasks: tasks.health(),
+            writes: writer.health(),
+            disk,
         };
         let server = serve(
             listener,
             &settings,
             Shared {
                 db: db.clone(),
-                writer,
+                writer: writer.clone(),
                 notifier: notifier.clone(),
                 readiness,
                 admission: StreamAdmission::new(settings.max_streams_per_subject, max_streams),
@@ -102,9 +108,10 @@ impl Application {
             server,
             db,
             notifier,
+            writer,
             tasks,
             listener: listener_state,
-            writer: writer_task,
+            writer_task,
         })
     }
 
@@ -118,6 +125,11 @@ impl Application {
 
     pub fn notifier(&self) -> Arc<SseNotifier> {
         self.notifier.clone()
+    }
+
+    /// The write path, for maintenance such as pruning on demand.
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
     }
 
     /// The supervised background tasks, for their health and to abort one
@@ -147,9 +159,10 @@ impl Application {
     /// Serves until stopped, then waits for the background tasks and the
     /// writes still queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        drop(self.writer);
         let served = self.server.await;
         self.tasks.stop().await;
-        if let Err(error) = self.writer.await {
+        if let Err(error) = self.writer_task.await {
             tracing::error!(%error, "the writer ended abnormally");
         }
         served
@@ -180,15 +193,17 @@ fn start_background_tasks(
     settings: &Settings,
     db: &DatabaseConnection,
     notifier: &Arc<SseNotifier>,
+    writer: &Writer,
 ) -> Option<Arc<ListenerState>> {
     let keep_alive = settings.sse_keep_alive;
     let feed = notifier.clone();
     tasks.supervise("feed", move || feed.clone().run_feed(keep_alive));
     let relay = notifier.clone();
     tasks.supervise("relay", move || run_relay(relay.clone()));
-    let (pruned, retention, stop) = (db.clone(), settings.event_retention, notifier.closing());
+    let (pruner, pool) = (writer.clone(), db.clone());
+    let (retention, stop) = (settings.event_retention, notifier.closing());
     tasks.supervise("pruner", move || {
-        retention::run_pruner(pruned.clone(), retention, stop.clone())
+        retention::run_pruner(pruner.clone(), pool.clone(), retention, stop.clone())
     });
     if db.get_database_backend() != DbBackend::Postgres {
         return None;

@@ -15,6 +15,26 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Seconds a token is still accepted after its `exp`: clocks drift a little.
 const LEEWAY_SECS: u64 = 5;
 
+/// The longest `sub`, in characters: the subject is stored (it scopes
+/// idempotency keys), and a write must be valid before it joins a batch
+/// of other clients' writes, which a value the database refuses would
+/// otherwise fail with it.
+pub const MAX_SUBJECT_CHARS: usize = 255;
+
+/// Why `sub` cannot name a caller, if it cannot: empty, too long, or with
+/// control characters (PostgreSQL text cannot even hold a NUL).
+fn subject_problem(sub: &str) -> Option<String> {
+    let length = sub.chars().count();
+    if !(1..=MAX_SUBJECT_CHARS).contains(&length) {
+        return Some(format!(
+            "`sub` must be 1 to {MAX_SUBJECT_CHARS} characters long, got {length}"
+        ));
+    }
+    sub.chars()
+        .any(char::is_control)
+        .then(|| "`sub` must not contain control characters".to_owned())
+}
+
 /// The claims Herald reads and writes.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -71,6 +91,9 @@ impl TokenKeys {
         topics: &[String],
         ttl: Duration,
     ) -> Result<String, TokenError> {
+        if let Some(problem) = subject_problem(subject) {
+            return Err(TokenError::Malformed(problem));
+        }
         let exp = Utc::now().timestamp().max(0).unsigned_abs() + ttl.as_secs();
         let claims = Claims {
             sub: subject.to_owned(),
@@ -91,8 +114,8 @@ impl TokenKeys {
                 _ => TokenError::Malformed(error.to_string()),
             })?;
         let claims = data.claims;
-        if claims.sub.is_empty() {
-            return Err(TokenError::Malformed("`sub` is empty".to_owned()));
+        if let Some(problem) = subject_problem(&claims.sub) {
+            return Err(TokenError::Malformed(problem));
         }
         let topics = claims
             .topics
@@ -144,6 +167,40 @@ mod tests {
         assert!(!principal.scopes().contains(Scope::UsersWrite));
         assert!(principal.topics().matches("news/today"));
         assert!(!principal.topics().matches("inbox/bob"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_subject_must_be_storable() -> Result<(), TokenError> {
+        let signed = |sub: &str| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &Claims {
+                    sub: sub.to_owned(),
+                    exp: u64::MAX / 2,
+                    scope: None,
+                    topics: vec![],
+                },
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .map_err(|e| TokenError::Malformed(e.to_string()))
+        };
+        for bad in ["", &"x".repeat(256), "nul\u{0}byte", "new\nline"] {
+            assert!(
+                matches!(
+                    keys(SECRET).verify(&signed(bad)?),
+                    Err(TokenError::Malformed(_))
+                ),
+                "{bad:?}"
+            );
+            assert!(
+                keys(SECRET)
+                    .issue(bad, "", &[], Duration::from_secs(60))
+                    .is_err()
+            );
+        }
+        let longest = "é".repeat(MAX_SUBJECT_CHARS);
+        assert!(keys(SECRET).verify(&signed(&longest)?).is_ok());
         Ok(())
     }
 

@@ -1,10 +1,10 @@
 //! The events table: the source of truth for what subscribers receive. Live
 //! delivery, replays and catch-ups all read from here.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Statement,
+    QueryOrder, QuerySelect, Statement,
 };
 
 use super::entities::event;
@@ -46,15 +46,33 @@ impl From<event::Model> for LoggedEvent {
     }
 }
 
-/// Locks the event counter until the transaction ends and returns the
-/// newest event id. Writers of every instance queue here, so ids are handed
-/// out in commit order, and a rolled-back transaction gives its ids back.
-pub async fn lock_counter(txn: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let statement = Statement::from_string(
-        txn.get_database_backend(),
-        "UPDATE event_counter SET last_id = last_id WHERE id = 1 RETURNING last_id",
-    );
-    read_counter(txn.query_one_raw(statement).await?)
+/// Locks the event counter until the transaction ends; returns the newest
+/// event id and the database's time. Writers of every instance queue here,
+/// so ids are handed out in commit order, and a rolled-back transaction
+/// gives its ids back. The time is read once the lock is held, from the
+/// database's clock on PostgreSQL, which every instance shares (an
+/// embedded SQLite database has only this process's clock): times then
+/// follow ids whatever the instances' own clocks say.
+pub async fn lock_counter(txn: &impl ConnectionTrait) -> Result<(i64, DateTime<Utc>), DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        "UPDATE event_counter SET last_id = last_id WHERE id = 1 \
+         RETURNING last_id, clock_timestamp() AS now"
+    } else {
+        "UPDATE event_counter SET last_id = last_id WHERE id = 1 RETURNING last_id"
+    };
+    let row = txn
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the event_counter row".to_owned()))?;
+    let last_id = row.try_get("", "last_id")?;
+    let now = if backend == DbBackend::Postgres {
+        row.try_get::<DateTime<Utc>>("", "now")?
+    } else {
+        Utc::now()
+    };
+    // Both databases keep microseconds.
+    Ok((last_id, now.trunc_subsecs(6)))
 }
 
 /// The id of the newest committed event, whether or not it is still retained.
@@ -138,14 +156,31 @@ pub async fn read_range(
         .collect())
 }
 
-/// Deletes events committed before `cutoff`; returns how many.
-pub async fn prune_before(
-    conn: &impl ConnectionTrait,
+/// Deletes the oldest events, up to `limit` of them, as long as each was
+/// committed before `cutoff`: it stops at the first one that was not, even
+/// if later ones are older, so that what remains of the log has no hole.
+/// Returns how many it deleted.
+pub async fn prune_prefix(
+    txn: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
+    limit: u64,
 ) -> Result<u64, DbErr> {
+    let oldest: Vec<(i64, DateTime<Utc>)> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .column(event::Column::CreatedAt)
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let expired = oldest.iter().take_while(|(_, at)| *at < cutoff).count();
+    let Some((through, _)) = expired.checked_sub(1).and_then(|last| oldest.get(last)) else {
+        return Ok(0);
+    };
     let result = event::Entity::delete_many()
-        .filter(event::Column::CreatedAt.lt(cutoff))
-        .exec(conn)
+        .filter(event::Column::Id.lte(*through))
+        .exec(txn)
         .await?;
     Ok(result.rows_affected)
 }

@@ -1,6 +1,8 @@
 //! The database layer: connecting, the users table, the event log, and the
 //! write transactions that change both at once.
 
+mod connection;
+mod disk_space;
 pub mod entities;
 pub mod event_log;
 pub mod idempotency;
@@ -9,19 +11,22 @@ pub mod notification_writes;
 pub mod retention;
 pub mod user_writes;
 pub mod users;
+mod write_health;
 pub mod writer;
 
+pub use connection::{DatabaseConfig, IDLE_IN_TRANSACTION_TIMEOUT, LOCK_TIMEOUT};
+pub use disk_space::{DiskSpace, LowDiskSpace};
+pub use write_health::WriteHealth;
+
 use std::path::PathBuf;
-use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::error::DatabaseError;
 use sea_orm::sqlx::postgres::PgConnection;
-use sea_orm::sqlx::sqlite::{SqliteError, SqliteJournalMode};
+use sea_orm::sqlx::sqlite::SqliteError;
 use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, TransactionTrait,
 };
 
 /// Why Herald could not open its database.
@@ -54,29 +59,40 @@ impl From<DbErr> for OpenError {
 }
 
 /// Opens the pool and brings the schema up to date.
-pub async fn connect(
-    url: &str,
-    sqlite_busy_timeout: Duration,
-) -> Result<DatabaseConnection, OpenError> {
-    let mut options = ConnectOptions::new(url);
-    options
-        // One more than requests use: on PostgreSQL the event listener keeps
-        // one connection for good.
-        .max_connections(11)
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false)
-        // WAL lets streams replay the log while a write is in progress; the
-        // busy timeout queues writers behind the one holding the write lock.
-        .map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(sqlite_busy_timeout)
-        });
-    let db = Database::connect(options).await?;
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, OpenError> {
+    let db = config.open_pool().await?;
     let lock = MigrationLock::take(&db).await?;
     Migrator::up(&db, None).await?;
     check_writable(&db).await?;
+    use_incremental_vacuum(&db).await?;
     lock.release().await;
     Ok(db)
+}
+
+/// Makes an SQLite file give back the space pruning frees. A new file is
+/// created that way (see `connection`); an older one is converted by one
+/// `VACUUM`, which rewrites the file and takes time in proportion to it.
+async fn use_incremental_vacuum(db: &DatabaseConnection) -> Result<(), DbErr> {
+    const INCREMENTAL: i32 = 2;
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    let mode: Option<i32> = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA auto_vacuum",
+        ))
+        .await?
+        .map(|row| row.try_get_by_index(0))
+        .transpose()?;
+    if mode.is_none_or(|mode| mode == INCREMENTAL) {
+        return Ok(());
+    }
+    // Every connection asks for incremental vacuum (see `connection`);
+    // VACUUM makes an existing file follow.
+    tracing::info!("converting the database file to incremental vacuum (one VACUUM)");
+    db.execute_unprepared("VACUUM").await?;
+    Ok(())
 }
 
 /// Held while migrating: processes started together on one database then
@@ -100,7 +116,14 @@ impl MigrationLock {
     async fn take(db: &DatabaseConnection) -> Result<Self, OpenError> {
         match db.get_database_backend() {
             DbBackend::Postgres => {
-                let options = db.get_postgres_connection_pool().connect_options();
+                // Instances started together wait here while one migrates,
+                // however long that takes: not the sessions' lock timeout.
+                let options = db
+                    .get_postgres_connection_pool()
+                    .connect_options()
+                    .as_ref()
+                    .clone()
+                    .options([("lock_timeout", "0")]);
                 let mut connection = options.connect().await.map_err(OpenError::MigrationLock)?;
                 sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
                     .bind(MIGRATION_LOCK_KEY)
@@ -169,7 +192,7 @@ async fn check_writable(db: &DatabaseConnection) -> Result<(), OpenError> {
 }
 
 /// The error the database itself answered with, if `error` is one.
-fn database_error(error: &DbErr) -> Option<&dyn DatabaseError> {
+pub(crate) fn database_error(error: &DbErr) -> Option<&dyn DatabaseError> {
     match error {
         DbErr::Conn(RuntimeErr::SqlxError(e))
         | DbErr::Exec(RuntimeErr::SqlxError(e))

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::idempotency::{self, Remembered};
-use super::user_writes::now;
 use super::writer::{Change, Writer};
 use crate::domain::NewNotification;
 use crate::error::Error;
@@ -35,13 +34,14 @@ pub async fn publish(
     idempotency_key: Option<IdempotencyKey>,
 ) -> Result<Published, Error> {
     writer
-        .write(notifier, move |txn, event_id| {
+        .write(notifier, move |txn, slot| {
+            let (notification, idempotency_key) = (notification.clone(), idempotency_key.clone());
             Box::pin(async move {
+                let (event_id, at) = (slot.event_id, slot.now);
                 let published = Published {
                     id: event_id,
                     topic: notification.topic().to_string(),
                 };
-                let at = now();
                 if let Some(IdempotencyKey { subject, key }) = &idempotency_key {
                     let fingerprint = digest(&notification.fingerprint());
                     if let Some(first) = idempotency::find(txn, subject, key).await? {

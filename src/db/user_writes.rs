@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseTransaction;
 
 use super::users;
@@ -18,17 +17,17 @@ pub async fn create(
     new: NewUser,
 ) -> Result<User, Error> {
     writer
-        .write(notifier, move |txn, _event_id| {
+        .write(notifier, move |txn, slot| {
+            let new = new.clone();
             Box::pin(async move {
-                let now = now();
                 let user = User {
-                    id: UserId::new(),
+                    id: UserId::created_at(slot.now),
                     user_name: new.user_name.as_str().to_owned(),
                     email: new.email.as_str().to_owned(),
                     display_name: new.display_name.map(|d| d.as_str().to_owned()),
                     version: 1,
-                    created_at: now,
-                    updated_at: now,
+                    created_at: slot.now,
+                    updated_at: slot.now,
                 };
                 if let Some(field) = users::insert_unless_taken(txn, &user).await? {
                     return Err(Error::Duplicate { field });
@@ -51,7 +50,8 @@ pub async fn update(
     if_match: IfMatch,
 ) -> Result<User, Error> {
     writer
-        .write(notifier, move |txn, _event_id| {
+        .write(notifier, move |txn, slot| {
+            let (patch, if_match) = (patch.clone(), if_match.clone());
             Box::pin(async move {
                 let current = current_version(txn, id, &if_match).await?;
                 let changes = patch.changes_to(&current);
@@ -59,7 +59,7 @@ pub async fn update(
                     return Ok(Change::Nothing(current));
                 }
                 let renamed = changes.contains_key("user_name") || changes.contains_key("email");
-                let updated = patch.apply_to(current, now());
+                let updated = patch.apply_to(current, slot.now);
                 if renamed && let Some(field) = users::taken_field(txn, &updated).await? {
                     return Err(Error::Duplicate { field });
                 }
@@ -80,12 +80,13 @@ pub async fn delete(
     if_match: IfMatch,
 ) -> Result<(), Error> {
     writer
-        .write(notifier, move |txn, _event_id| {
+        .write(notifier, move |txn, slot| {
+            let if_match = if_match.clone();
             Box::pin(async move {
                 current_version(txn, id, &if_match).await?;
                 users::delete(txn, id).await?;
                 Ok(Change::Made {
-                    event: EventDraft::user_deleted(id, now()),
+                    event: EventDraft::user_deleted(id, slot.now),
                     value: (),
                 })
             })
@@ -106,9 +107,4 @@ async fn current_version(
             current: current.version,
         })
     }
-}
-
-/// Timestamps keep microseconds, the precision both databases store.
-pub(super) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }

@@ -1,28 +1,49 @@
-//! The one write path. Every change to the database happens here, in one
-//! transaction with the event it produces, and is announced to the notifier
-//! once committed: an event exists if and only if its change committed, and a
-//! change that committed cannot go unannounced.
+//! The one write path. Every change Herald makes to its data happens here,
+//! in one transaction with the event it produces, and is announced to the
+//! notifier once committed: an event exists if and only if its change
+//! committed, and a change that committed cannot go unannounced.
 //!
 //! Writes that arrive together are committed together (group commit): one
-//! transaction, one counter lock and one commit for a batch. A write that
-//! fails (a duplicate, a stale version) does so before it changes anything,
-//! which leaves the others in the batch alone. Writers then queue on the
-//! counter once per batch instead of once per write, which is what bounds
-//! write throughput on both databases.
-
-use std::sync::Arc;
+//! transaction, one counter lock and one commit for a batch. Writers then
+//! queue on the counter once per batch instead of once per write, which is
+//! what bounds write throughput on both databases.
+//!
+//! ### Invariants
+//! - A write is answered `Ok` only after the transaction holding it
+//!   committed, and every write of a batch that did not commit is answered
+//!   with an error: nothing is reported committed that was not.
+//! - One write never fails another: a write refused for its own reasons (a
+//!   duplicate, a stale version) changes nothing and leaves its batch alone;
+//!   a write whose statement failed is answered with its error and the
+//!   batch runs again without it (on PostgreSQL a failed statement aborts
+//!   the whole transaction). Only the environment (the database away, the
+//!   disk full) fails a whole batch.
+//! - The connection a batch committed on is thrown away whenever a batch
+//!   fails for the environment's reasons: after a failed `COMMIT` or
+//!   `ROLLBACK` nobody knows what state it is in (SQLite rolls back by
+//!   itself on a full disk, and a connection that believes a transaction is
+//!   still open turns the next `BEGIN` into a savepoint that never commits).
+//! - Every timestamp a batch writes comes from one clock, the database's,
+//!   read when the batch takes the counter, so instances whose clocks
+//!   disagree still write times in id order.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::connection::DatabaseConfig;
+use super::disk_space::DiskSpace;
 use super::event_log::{self, LoggedEvent};
+use super::write_health::WriteHealth;
 use crate::domain::EventDraft;
 use crate::error::Error;
 use crate::sse::SseNotifier;
@@ -34,6 +55,16 @@ const QUEUE_CAPACITY: usize = 1024;
 /// Writes committed in one transaction at most.
 const MAX_BATCH: usize = 64;
 
+/// A batch that has not committed after this long is abandoned (its
+/// connection with it) and its writes answered `503`: a database that
+/// stopped answering must not hold every writer forever.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// While writes are failing for the environment's reasons, the writer
+/// tries an empty commit this often, so that it (and readiness) notices the
+/// database is back without waiting for a client to write.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
 /// What a write decided inside its transaction.
 pub enum Change<T> {
     /// Something changed: `event` is appended to the log in the same
@@ -43,25 +74,65 @@ pub enum Change<T> {
     Nothing(T),
 }
 
-/// A write's body: runs inside the batch's transaction, given the id its
-/// event gets if it makes one.
+/// Where a write runs: the id its event gets if it makes one, and the
+/// batch's time by the database's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub event_id: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// A write's body: runs inside the batch's transaction. It may run more
+/// than once (when another write of its batch failed first), so it must
+/// take what it writes by reference or clone it.
 type WriteFn<T> = Box<
-    dyn for<'t> FnOnce(&'t DatabaseTransaction, i64) -> BoxFuture<'t, Result<Change<T>, Error>>
-        + Send,
+    dyn for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>> + Send,
 >;
+
+/// Whether a write adds data. Writes that do are refused while the disk is
+/// below its watermark; those that only remove data (pruning) are not,
+/// since they are how space comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    Adds,
+    Removes,
+}
 
 /// The handle request handlers write through.
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    health: Arc<WriteHealth>,
 }
 
 impl Writer {
-    /// Starts the task that commits batches on `db`. It ends once every
-    /// `Writer` is gone, after the writes already queued.
-    pub fn spawn(db: DatabaseConnection) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the task that commits batches on a connection of its own to
+    /// the database `config` names, keeping `disk` free where given. It
+    /// ends once every `Writer` is gone, after the writes already queued.
+    pub fn spawn(
+        config: DatabaseConfig,
+        disk: Option<DiskSpace>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        (Self { jobs }, tokio::spawn(commit_batches(db, queue)))
+        let health = Arc::new(WriteHealth::default());
+        let committer = Committer {
+            config,
+            connection: None,
+            disk,
+            health: health.clone(),
+        };
+        let task = tokio::spawn(committer.run(queue));
+        (Self { jobs, health }, task)
+    }
+
+    /// How writes are going, for readiness.
+    pub fn health(&self) -> Arc<WriteHealth> {
+        self.health.clone()
+    }
+
+    /// Writes waiting for a batch.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
     }
 
     /// Runs `write` in the next batch, commits it, announces its event to
@@ -69,18 +140,49 @@ impl Writer {
     pub async fn write<T, F>(&self, notifier: &Arc<SseNotifier>, write: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t DatabaseTransaction, i64) -> BoxFuture<'t, Result<Change<T>, Error>>
+        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
+            + Send
+            + 'static,
+    {
+        self.submit(Some(notifier.clone()), Growth::Adds, write)
+            .await
+    }
+
+    /// Runs `maintenance`, which changes no data clients see and makes no
+    /// event, between batches of writes: on SQLite it then never competes
+    /// with them for the write lock.
+    pub async fn maintain<T, F>(&self, maintenance: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
+            + Send
+            + 'static,
+    {
+        self.submit(None, Growth::Removes, maintenance).await
+    }
+
+    async fn submit<T, F>(
+        &self,
+        notifier: Option<Arc<SseNotifier>>,
+        growth: Growth,
+        write: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
             + Send
             + 'static,
     {
         let (reply, outcome) = oneshot::channel();
         let job = Job {
             pending: Box::new(Pending {
-                write: Some(Box::new(write)),
+                write: Box::new(write),
                 outcome: None,
                 reply,
             }),
-            notifier: notifier.clone(),
+            notifier,
+            growth,
+            event: None,
         };
         self.jobs.try_send(job).map_err(|_| Error::Overloaded)?;
         let (value, event) = outcome
@@ -95,57 +197,57 @@ impl Writer {
 
 struct Job {
     pending: Box<dyn Stage>,
-    notifier: Arc<SseNotifier>,
+    /// Who announces the event; `None` for maintenance, which makes none.
+    notifier: Option<Arc<SseNotifier>>,
+    growth: Growth,
+    /// The index of its event among the batch's, in the current attempt.
+    event: Option<usize>,
+}
+
+/// What running a write in a batch came to.
+enum Staged {
+    Made(EventDraft),
+    Nothing,
+    /// The write was refused or failed; its error is kept for its caller.
+    Failed,
 }
 
 /// A queued write with its result type erased, so one batch can hold
 /// writes of any kind.
 trait Stage: Send {
-    /// Runs the write; `Ok(Some(draft))` when it made an event, `Err(())`
-    /// when it failed (its error is kept for its caller).
-    fn stage<'t>(
-        &'t mut self,
-        txn: &'t DatabaseTransaction,
-        event_id: i64,
-    ) -> BoxFuture<'t, Result<Option<EventDraft>, ()>>;
+    fn stage<'t>(&'t mut self, txn: &'t DatabaseTransaction, slot: Slot) -> BoxFuture<'t, Staged>;
 
-    /// Answers the caller once the batch has committed (`Ok`) or not.
+    /// The error of a write that [`Staged::Failed`].
+    fn error(&self) -> Option<&Error>;
+
+    /// Answers the caller: with the write's own outcome once the batch has
+    /// committed (`Ok`), with `Err` otherwise.
     fn finish(self: Box<Self>, committed: Result<Option<&LoggedEvent>, Error>);
 }
 
 type Reply<T> = oneshot::Sender<Result<(T, Option<LoggedEvent>), Error>>;
 
 struct Pending<T> {
-    write: Option<WriteFn<T>>,
+    write: WriteFn<T>,
     outcome: Option<Result<T, Error>>,
     reply: Reply<T>,
 }
 
 impl<T: Send + 'static> Stage for Pending<T> {
-    fn stage<'t>(
-        &'t mut self,
-        txn: &'t DatabaseTransaction,
-        event_id: i64,
-    ) -> BoxFuture<'t, Result<Option<EventDraft>, ()>> {
+    fn stage<'t>(&'t mut self, txn: &'t DatabaseTransaction, slot: Slot) -> BoxFuture<'t, Staged> {
         Box::pin(async move {
-            let Some(write) = self.write.take() else {
-                return Err(());
+            let (outcome, staged) = match (self.write)(txn, slot).await {
+                Ok(Change::Made { value, event }) => (Ok(value), Staged::Made(event)),
+                Ok(Change::Nothing(value)) => (Ok(value), Staged::Nothing),
+                Err(error) => (Err(error), Staged::Failed),
             };
-            match write(txn, event_id).await {
-                Ok(Change::Made { value, event }) => {
-                    self.outcome = Some(Ok(value));
-                    Ok(Some(event))
-                }
-                Ok(Change::Nothing(value)) => {
-                    self.outcome = Some(Ok(value));
-                    Ok(None)
-                }
-                Err(error) => {
-                    self.outcome = Some(Err(error));
-                    Err(())
-                }
-            }
+            self.outcome = Some(outcome);
+            staged
         })
+    }
+
+    fn error(&self) -> Option<&Error> {
+        self.outcome.as_ref()?.as_ref().err()
     }
 
     fn finish(self: Box<Self>, committed: Result<Option<&LoggedEvent>, Error>) {
@@ -160,114 +262,231 @@ impl<T: Send + 'static> Stage for Pending<T> {
     }
 }
 
-async fn commit_batches(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
-        // A write that panics fails its batch (the callers are told the
-        // writer stopped), not every write after it.
-        if AssertUnwindSafe(commit_batch(&db, jobs))
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            tracing::error!("a batch of writes panicked; its writes were not committed");
-        }
-    }
+/// Why a batch did not commit.
+enum BatchFailure {
+    /// The write at this index failed with a statement of its own: the
+    /// batch was rolled back, and runs again without it.
+    Write(usize),
+    /// The environment failed (or a write was refused for it): every write
+    /// of the batch gets this error.
+    Batch(Error),
 }
 
-/// One job's place in a batch: the event it made, if any.
-struct Staged {
-    job: Job,
-    event: Option<usize>,
+/// The writer's task: owns the connection batches commit on.
+struct Committer {
+    config: DatabaseConfig,
+    /// `None` once thrown away; opened again for the next batch.
+    connection: Option<DatabaseConnection>,
+    disk: Option<DiskSpace>,
+    health: Arc<WriteHealth>,
 }
 
-async fn commit_batch(db: &DatabaseConnection, jobs: Vec<Job>) {
-    tracing::debug!(writes = jobs.len(), "committing a batch");
-    let mut staged: Vec<Staged> = Vec::with_capacity(jobs.len());
-    let mut events: Vec<LoggedEvent> = Vec::new();
-    let committed = run_batch(db, jobs, &mut staged, &mut events).await;
-    match committed {
-        Ok(()) => {
-            // Callers are answered before the streams are woken: a caller's
-            // task then runs ahead of the thousands of streams an event
-            // wakes on the same worker, so writes keep their latency while
-            // the fan-out is busy. Announcing still follows the commit.
-            let mut announce = Vec::with_capacity(events.len());
-            for job in staged {
-                let event = job.event.map(|i| &events[i]);
-                if let Some(event) = event {
-                    announce.push((job.job.notifier.clone(), event));
+impl Committer {
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let received = if self.health.failing().is_some() {
+                match tokio::time::timeout(PROBE_EVERY, queue.recv_many(&mut jobs, MAX_BATCH)).await
+                {
+                    Ok(received) => received,
+                    // Nobody wrote for a while: an empty batch finds out
+                    // whether writes would succeed again.
+                    Err(_) => {
+                        self.commit(Vec::new()).await;
+                        continue;
+                    }
                 }
-                job.job.pending.finish(Ok(event));
+            } else {
+                queue.recv_many(&mut jobs, MAX_BATCH).await
+            };
+            if received == 0 {
+                break;
             }
-            for (notifier, event) in announce {
-                notifier.publish(event);
-            }
+            self.commit(std::mem::take(&mut jobs)).await;
         }
-        Err(error) => {
-            let error = Error::from(error);
-            tracing::error!(%error, writes = staged.len(), "a batch of writes failed to commit");
-            for job in staged {
-                job.job.pending.finish(Err(error.replicate()));
-            }
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.close().await;
         }
     }
-}
 
-/// Runs every job in one transaction and commits it. Jobs move into
-/// `staged` as they run, so that all of them can be answered whatever
-/// happens.
-async fn run_batch(
-    db: &DatabaseConnection,
-    jobs: Vec<Job>,
-    staged: &mut Vec<Staged>,
-    events: &mut Vec<LoggedEvent>,
-) -> Result<(), DbErr> {
-    let mut jobs = jobs.into_iter();
-    let outcome = async {
-        // IMMEDIATE takes SQLite's write lock at BEGIN, so writers of other
-        // processes queue in the busy timeout instead of failing on a
-        // snapshot gone stale.
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
+    /// Commits `jobs` as one batch (less those that fail on their own) and
+    /// answers each of them. An empty batch probes whether commits succeed.
+    async fn commit(&mut self, jobs: Vec<Job>) {
+        let disk_low = self.disk.as_ref().and_then(|disk| disk.check().err());
+        let mut jobs = match &disk_low {
+            None => jobs,
+            Some(low) => {
+                self.health.failed(low.to_string());
+                let kept = refuse_growth(jobs, &Error::StorageFull(low.to_string()));
+                if kept.is_empty() {
+                    return;
+                }
+                kept
+            }
         };
-        let txn = db.begin_with_options(options).await?;
-        let mut last_id = event_log::lock_counter(&txn).await?;
-        for mut job in jobs.by_ref() {
-            // Writes decide their own failures (a duplicate, a stale
-            // version) before they change anything, so none of them needs a
-            // savepoint. A statement that fails on PostgreSQL aborts the whole
-            // transaction; the append below then fails too, and so does the
-            // batch: nothing is reported committed that was not.
-            let made = job.pending.stage(&txn, last_id + 1).await;
-            let event = match made {
-                Ok(Some(draft)) => {
-                    let logged = LoggedEvent::new(last_id + 1, &draft)
-                        .map_err(|error| DbErr::Json(error.to_string()));
-                    let logged = match logged {
-                        Ok(logged) => logged,
+        loop {
+            // A write that panics fails its batch, not every write after it.
+            self.health.batch_started();
+            let attempt =
+                AssertUnwindSafe(tokio::time::timeout(BATCH_TIMEOUT, self.attempt(&mut jobs)))
+                    .catch_unwind()
+                    .await;
+            self.health.batch_ended();
+            let failure = match attempt {
+                Ok(Ok(Ok(events))) => {
+                    if disk_low.is_none() {
+                        self.health.committed();
+                    }
+                    announce(jobs, &events);
+                    return;
+                }
+                Ok(Ok(Err(BatchFailure::Write(index)))) => {
+                    let job = jobs.remove(index);
+                    if let Some(error) = job.pending.error() {
+                        tracing::warn!(%error, "a write failed; its batch runs again without it");
+                    }
+                    job.pending.finish(Err(Error::Internal(anyhow::anyhow!(
+                        "the write could not be committed"
+                    ))));
+                    continue;
+                }
+                Ok(Ok(Err(BatchFailure::Batch(error)))) => error,
+                Ok(Err(_)) => Error::DatabaseUnavailable(DbErr::Custom(format!(
+                    "the database did not commit within {BATCH_TIMEOUT:?}"
+                ))),
+                Err(_) => Error::Internal(anyhow::anyhow!("a write panicked")),
+            };
+            self.discard_connection().await;
+            if jobs.is_empty() {
+                tracing::warn!(error = %failure, "the database is not taking writes");
+            } else {
+                tracing::error!(error = %failure, writes = jobs.len(), "a batch of writes failed to commit");
+            }
+            if failure.is_environmental() {
+                self.health.failed(failure.to_string());
+            }
+            for job in jobs {
+                job.pending.finish(Err(failure.replicate()));
+            }
+            return;
+        }
+    }
+
+    async fn attempt(&mut self, jobs: &mut [Job]) -> Result<Vec<LoggedEvent>, BatchFailure> {
+        let connection = self.connection().await.map_err(batch_failure)?;
+        let txn = begin(connection).await.map_err(batch_failure)?;
+        let (mut last_id, now) = event_log::lock_counter(&txn).await.map_err(batch_failure)?;
+        let mut events = Vec::new();
+        for (index, job) in jobs.iter_mut().enumerate() {
+            let slot = Slot {
+                event_id: last_id + 1,
+                now,
+            };
+            job.event = None;
+            match job.pending.stage(&txn, slot).await {
+                Staged::Made(draft) => {
+                    let Ok(logged) = LoggedEvent::new(slot.event_id, &draft) else {
                         // The change is made but cannot be announced: it
                         // must not commit.
-                        Err(error) => {
-                            staged.push(Staged { job, event: None });
-                            return Err(error);
-                        }
+                        rollback(txn).await?;
+                        return Err(BatchFailure::Write(index));
                     };
                     last_id = logged.id;
+                    job.event = Some(events.len());
                     events.push(logged);
-                    Some(events.len() - 1)
                 }
-                Ok(None) | Err(()) => None,
-            };
-            staged.push(Staged { job, event });
+                Staged::Nothing => {}
+                Staged::Failed => match job.pending.error() {
+                    Some(error) if error.is_environmental() => {
+                        return Err(BatchFailure::Batch(error.replicate()));
+                    }
+                    // Refused before changing anything, or a statement of
+                    // its own failed: only the database can tell whether
+                    // the transaction survived that.
+                    _ if usable(&txn).await => {}
+                    _ => {
+                        rollback(txn).await?;
+                        return Err(BatchFailure::Write(index));
+                    }
+                },
+            }
         }
-        event_log::append(&txn, events).await?;
-        txn.commit().await
+        event_log::append(&txn, &events)
+            .await
+            .map_err(batch_failure)?;
+        txn.commit().await.map_err(batch_failure)?;
+        Ok(events)
     }
-    .await;
-    // Jobs that never ran because the batch failed first are answered too.
-    staged.extend(jobs.map(|job| Staged { job, event: None }));
-    outcome
+
+    async fn connection(&mut self) -> Result<&DatabaseConnection, DbErr> {
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => self.config.open_writer().await?,
+        };
+        Ok(self.connection.insert(connection))
+    }
+
+    async fn discard_connection(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.close().await;
+        }
+    }
+}
+
+fn batch_failure(error: DbErr) -> BatchFailure {
+    BatchFailure::Batch(Error::from(error))
+}
+
+async fn begin(connection: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    // IMMEDIATE takes SQLite's write lock at BEGIN, so writers of other
+    // processes queue in the busy timeout instead of failing on a snapshot
+    // gone stale.
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    connection.begin_with_options(options).await
+}
+
+/// Whether the transaction still takes statements: on PostgreSQL one
+/// failed statement aborts it; on SQLite it only undoes that statement.
+async fn usable(txn: &DatabaseTransaction) -> bool {
+    txn.get_database_backend() != DbBackend::Postgres
+        || txn.execute_unprepared("SELECT 1").await.is_ok()
+}
+
+/// Rolls back a batch that one of its writes failed; a rollback that fails
+/// leaves the connection in an unknown state, which only the environment
+/// explains.
+async fn rollback(txn: DatabaseTransaction) -> Result<(), BatchFailure> {
+    txn.rollback().await.map_err(batch_failure)
+}
+
+/// Answers `refusal` to the writes that would add data; returns the others.
+fn refuse_growth(jobs: Vec<Job>, refusal: &Error) -> Vec<Job> {
+    let (refused, kept): (Vec<Job>, Vec<Job>) =
+        jobs.into_iter().partition(|job| job.growth == Growth::Adds);
+    for job in refused {
+        job.pending.finish(Err(refusal.replicate()));
+    }
+    kept
+}
+
+/// Answers every write of a committed batch, then announces its events.
+fn announce(jobs: Vec<Job>, events: &[LoggedEvent]) {
+    // Callers are answered before the streams are woken: a caller's task
+    // then runs ahead of the thousands of streams an event wakes on the
+    // same worker, so writes keep their latency while the fan-out is busy.
+    // Announcing still follows the commit.
+    let mut announced = Vec::with_capacity(events.len());
+    for job in jobs {
+        let event = job.event.and_then(|index| events.get(index));
+        if let (Some(event), Some(notifier)) = (event, job.notifier) {
+            announced.push((notifier, event));
+        }
+        job.pending.finish(Ok(event));
+    }
+    for (notifier, event) in announced {
+        notifier.publish(event);
+    }
 }

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
+use std::sync::{Mutex, PoisonError};
+
+use uuid::{ContextV7, Timestamp, Uuid};
 
 /// A user as clients see it, in responses and in events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -32,9 +34,22 @@ impl User {
 #[serde(transparent)]
 pub struct UserId(Uuid);
 
+/// Keeps the ids this process makes in the order they were made, even
+/// within one millisecond or when the clock they are given steps back.
+static V7_CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
+
 impl UserId {
     pub fn new() -> Self {
         Self(Uuid::now_v7())
+    }
+
+    /// The id of a user created at `time`: ids sort by creation time, read
+    /// from the clock every instance shares rather than each one's own.
+    pub fn created_at(time: DateTime<Utc>) -> Self {
+        let context = V7_CONTEXT.lock().unwrap_or_else(PoisonError::into_inner);
+        let seconds = u64::try_from(time.timestamp()).unwrap_or_default();
+        let timestamp = Timestamp::from_unix(&*context, seconds, time.timestamp_subsec_nanos());
+        Self(Uuid::new_v7(timestamp))
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {

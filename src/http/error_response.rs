@@ -69,6 +69,7 @@ impl Error {
             Self::Overloaded => "overloaded",
             Self::ServerBusy { .. } => "server_busy",
             Self::DatabaseUnavailable(_) => "database_unavailable",
+            Self::StorageFull(_) => "storage_full",
             Self::Internal(_) => "internal",
             Self::Framework { code, .. } => code,
         }
@@ -109,9 +110,10 @@ impl ResponseError for Error {
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Overloaded | Self::ServerBusy { .. } | Self::DatabaseUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Overloaded
+            | Self::ServerBusy { .. }
+            | Self::DatabaseUnavailable(_)
+            | Self::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Framework { status, .. } => *status,
         }
@@ -134,6 +136,11 @@ impl ResponseError for Error {
             }
             Self::Overloaded | Self::ServerBusy { .. } | Self::DatabaseUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // Space comes back by pruning or an operator's hand, not in a
+            // second: retrying sooner only adds load.
+            Self::StorageFull(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));

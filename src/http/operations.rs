@@ -9,20 +9,24 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{self, event_log, listener::ListenerState};
+use crate::db::{self, DiskSpace, WriteHealth, event_log, listener::ListenerState};
 use crate::metrics::{self, Gauges, Metrics};
 use crate::sse::SseNotifier;
 use crate::tasks::TaskHealth;
 
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What readiness depends on besides the database.
+/// What readiness depends on besides the database answering.
 pub struct Readiness {
     /// The PostgreSQL listener that relays other instances' events; `None`
     /// on SQLite, where there are no other instances.
     pub listener: Option<Arc<ListenerState>>,
     /// Background tasks, some of which may be down and restarting.
     pub tasks: Arc<TaskHealth>,
+    /// Whether commits succeed, and none is stuck.
+    pub writes: Arc<WriteHealth>,
+    /// The free-space watermark of an embedded database's disk.
+    pub disk: Option<DiskSpace>,
 }
 
 /// What `/healthz` and `/readyz` answer.
@@ -47,8 +51,10 @@ pub async fn healthz() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "Ready to serve: the database answers and, on PostgreSQL, \
-        the relay of other instances' events listens", body = Probe,
+    (status = 200, description = "Ready to serve: the database answers with its schema in \
+        place, writes commit (none failing, none waiting on the database for 3 s or more), an \
+        embedded database's disk is above its watermark, no background task is down and, on \
+        PostgreSQL, the relay of other instances' events listens", body = Probe,
         example = json!({"status": "ready"})),
     (status = 503, description = "Not ready", body = Probe,
         example = json!({"status": "unavailable", "reason": "the database did not answer within 2 s"})),
@@ -63,10 +69,22 @@ pub async fn readyz(
             reason: Some(reason),
         })
     };
-    match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, db.ping()).await {
+    // Reading the event counter proves more than a ping: the schema is
+    // there (a database being restored may have none yet).
+    match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, event_log::last_id(db.get_ref())).await {
         Err(_) => return unready("the database did not answer within 2 s".to_owned()),
-        Ok(Err(error)) => return unready(format!("the database does not answer: {error}")),
-        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            return unready(format!(
+                "the database does not answer, or has no Herald schema: {error}"
+            ));
+        }
+        Ok(Ok(_)) => {}
+    }
+    if let Some(low) = readiness.disk.as_ref().and_then(|disk| disk.check().err()) {
+        return unready(low.to_string());
+    }
+    if let Some(problem) = readiness.writes.problem() {
+        return unready(problem);
     }
     if readiness
         .listener

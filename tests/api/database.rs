@@ -85,10 +85,25 @@ async fn a_sqlite_write_lock_held_elsewhere_is_503() -> TestResult {
         .await;
     assert_error(response, 503, "database_unavailable").await;
     // Reads go on: WAL readers never wait for the writer.
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.get("/api/v1/users").await.status(), 200);
+    // Readiness says writes fail, and why…
+    let readyz = app.get("/readyz").await;
+    assert_eq!(readyz.status(), 503);
+    let reason = crate::helpers::json_body(readyz).await["reason"].clone();
+    assert!(
+        reason
+            .as_str()
+            .is_some_and(|r| r.starts_with("writes are failing")),
+        "{reason}"
+    );
 
     other.execute("ROLLBACK").await?;
     drop(other);
+    // …and heals by itself once the lock is gone, before anyone writes.
+    crate::helpers::eventually("readiness after the lock is released", || async {
+        app.get("/readyz").await.status() == 200
+    })
+    .await;
     tokio::time::timeout(Duration::from_secs(5), app.create_user("grace")).await?;
     Ok(())
 }

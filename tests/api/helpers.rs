@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use herald::config::Settings;
+use herald::db::writer::Writer;
 use herald::sse::SseNotifier;
 use herald::startup::{Application, StopHandle};
 use herald::tasks::Tasks;
@@ -106,6 +107,23 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.url.strip_prefix("sqlite://")?;
+        Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+    }
+
+    /// A SQLite file in `dir`, which the caller keeps (and removes).
+    pub fn sqlite_in(dir: &std::path::Path) -> Arc<Self> {
+        Arc::new(Self {
+            url: format!("sqlite://{}?mode=rwc", dir.join("herald.db").display()),
+            _dir: None,
+            postgres: None,
+        })
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.postgres.take() else {
@@ -156,6 +174,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: DatabaseConnection,
     pub notifier: Arc<SseNotifier>,
+    /// The write path, to prune on demand.
+    pub writer: Writer,
     /// The background tasks, to abort one.
     pub tasks: Tasks,
     stop: StopHandle,
@@ -177,9 +197,14 @@ pub async fn spawn_app_with(backend: &Backend, vars: &[(&str, &str)]) -> TestApp
 impl TestApp {
     /// Stops this server gracefully and starts another on the same database.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(&[]).await
+    }
+
+    /// Like [`TestApp::restart`], the new server configured by `vars`.
+    pub async fn restart_with(self, vars: &[(&str, &str)]) -> TestApp {
         let database = self.database.clone();
         self.shut_down().await;
-        start(database, &[]).await
+        start(database, vars).await
     }
 
     /// Another instance on the same database, as behind a load balancer.
@@ -188,6 +213,8 @@ impl TestApp {
     }
 
     pub async fn shut_down(self) {
+        // The server's writer ends once every handle to it is gone.
+        drop(self.writer);
         self.stop.stop().await;
         match tokio::time::timeout(PROMPTLY, self.server).await {
             Ok(Ok(Ok(()))) => {}
@@ -276,6 +303,14 @@ impl TestApp {
         SseClient::new(response)
     }
 
+    /// Waits until at least `n` writes wait in the writer's queue.
+    pub async fn wait_for_queued_writes(&self, n: usize) {
+        eventually(&format!("{n} queued writes"), || async {
+            self.writer.queued() >= n
+        })
+        .await;
+    }
+
     /// Waits until exactly `n` streams are open on the server.
     pub async fn wait_for_subscribers(&self, n: usize, within: Duration) {
         let mut count = self.notifier.subscriber_count();
@@ -302,9 +337,10 @@ pub async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestAp
         .await
         .unwrap_or_else(|_| panic!("the app was not ready within {PROMPTLY:?}"));
     let address = format!("http://127.0.0.1:{}", app.port());
-    let (db, notifier, tasks, stop) = (
+    let (db, notifier, writer, tasks, stop) = (
         app.db().clone(),
         app.notifier(),
+        app.writer(),
         app.tasks(),
         app.stop_handle(),
     );
@@ -314,6 +350,7 @@ pub async fn start(database: Arc<TestDatabase>, vars: &[(&str, &str)]) -> TestAp
         client: Client::new(),
         db,
         notifier,
+        writer,
         tasks,
         stop,
         server,
@@ -677,5 +714,55 @@ impl RawConnection {
         .await
         .map_err(|_| format!("the server kept the connection open past {PROMPTLY:?}"))??;
         Ok(String::from_utf8_lossy(&received).into_owned())
+    }
+}
+
+/// Whether tests that stage faults with the machine's tools (mounting a
+/// tmpfs, `faketime`, signals to a process) must run rather than skip
+/// where the machine refuses: CI sets `HERALD_REQUIRE_FAULT_TOOLS`.
+pub fn fault_tools_required() -> bool {
+    std::env::var_os("HERALD_REQUIRE_FAULT_TOOLS").is_some()
+}
+
+/// Skips a fault test for `reason`, with a line saying so, unless CI
+/// requires it to run: then it fails.
+pub fn skip_fault_test(reason: &str) -> TestResult {
+    if fault_tools_required() {
+        return Err(format!(
+            "cannot stage the fault, and HERALD_REQUIRE_FAULT_TOOLS is set: {reason}"
+        )
+        .into());
+    }
+    eprintln!("skipped: {reason}");
+    Ok(())
+}
+
+impl TestApp {
+    /// Every event the database holds, `(id, payload)` in id order.
+    pub async fn logged_events(&self) -> Vec<(i64, String)> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT id, payload FROM events ORDER BY id",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("reading the events table: {e}"));
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("", "id").unwrap_or_else(|e| panic!("{e}"));
+                let payload: String = row.try_get("", "payload").unwrap_or_else(|e| panic!("{e}"));
+                (id, payload)
+            })
+            .collect()
+    }
+
+    /// Runs `sql` on the test database through the app's own pool (as
+    /// another connection of the process would).
+    pub async fn execute(&self, sql: &str) {
+        sea_orm::ConnectionTrait::execute_unprepared(&self.db, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }

@@ -48,6 +48,18 @@ impl Herald {
         Self::spawn(command, vars).await
     }
 
+    /// Like [`Herald::start_with`], with its wall clock shifted by `offset`
+    /// (`faketime` syntax, such as `-2h`); its monotonic clock, which
+    /// timers use, is left alone.
+    pub async fn start_faked(vars: &[(&str, &str)], offset: &str) -> Result<Self, BoxError> {
+        let mut command = Command::new("faketime");
+        command
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .args(["-f", offset])
+            .arg(herald_binary());
+        Self::spawn(command, vars).await
+    }
+
     async fn spawn(mut command: Command, vars: &[(&str, &str)]) -> Result<Self, BoxError> {
         let dir = tempfile::tempdir()?;
         command

@@ -1,5 +1,4 @@
-use chrono::Utc;
-use herald::db::event_log;
+use herald::db::retention;
 use serde_json::json;
 
 use crate::helpers::{Backend, SseClient, TestApp, TestResult, on_both_databases, spawn_app};
@@ -99,8 +98,7 @@ async fn an_unreadable_header_resets(backend: Backend) -> TestResult {
 
 async fn a_resume_point_older_than_retention_resets(backend: Backend) -> TestResult {
     let app = with_users(&backend, 3).await;
-    let pruned =
-        event_log::prune_before(&app.db, Utc::now() + chrono::Duration::seconds(1)).await?;
+    let pruned = retention::prune_once(&app.writer, &app.db, std::time::Duration::ZERO).await;
     assert_eq!(pruned, 3);
     app.create_user("after").await;
     let mut stream = app.subscribe("", &[("Last-Event-ID", "1")]).await;
