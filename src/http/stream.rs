@@ -9,7 +9,7 @@ use super::auth::StreamCaller;
 use super::openapi::{BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
 use crate::domain::{TopicFilter, TopicPattern};
 use crate::error::Error;
-use crate::sse::{Opening, Refusal, SseNotifier, Start, StreamAdmission, Subscription};
+use crate::sse::{Opening, Position, Refusal, SseNotifier, Start, StreamAdmission, Subscription};
 
 const LAST_EVENT_ID: &str = "Last-Event-ID";
 
@@ -83,7 +83,7 @@ pub async fn stream(
         Some(value) => value
             .to_str()
             .ok()
-            .and_then(parse_event_id)
+            .and_then(Position::parse)
             .map_or(Start::Unreadable, Start::After),
         None => resume_from_query.map_or(Start::Live, Start::After),
     };
@@ -130,7 +130,9 @@ fn refused(refusal: Refusal) -> Error {
 }
 
 /// The topics a stream asks for (`None`: none named) and its resume point.
-fn parse_query(query: &[(String, String)]) -> Result<(Option<TopicFilter>, Option<i64>), Error> {
+fn parse_query(
+    query: &[(String, String)],
+) -> Result<(Option<TopicFilter>, Option<Position>), Error> {
     let mut topics = Vec::new();
     let mut last_event_id = None;
     for (name, value) in query {
@@ -149,13 +151,14 @@ fn parse_query(query: &[(String, String)]) -> Result<(Option<TopicFilter>, Optio
                 }
             }
             "last_event_id" => {
-                let id = parse_event_id(value).ok_or_else(|| {
+                let position = Position::parse(value).ok_or_else(|| {
                     Error::bad_request(
                         "invalid_last_event_id",
-                        "last_event_id must be an event id (a whole number)",
+                        "last_event_id must be an event id (a whole number, or the `id:` of \
+                         an event as the stream sent it)",
                     )
                 })?;
-                last_event_id = Some(id);
+                last_event_id = Some(position);
             }
             // Anything else (a cache buster, say) is none of our business.
             _ => {}
@@ -163,12 +166,4 @@ fn parse_query(query: &[(String, String)]) -> Result<(Option<TopicFilter>, Optio
     }
     let requested = (!topics.is_empty()).then(|| TopicFilter::new(topics));
     Ok((requested, last_event_id))
-}
-
-/// An event id as clients send it: a non-negative whole number.
-fn parse_event_id(raw: &str) -> Option<i64> {
-    raw.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| i64::try_from(id).ok())
 }

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frame;
+use super::position::Tag;
 use super::worker_wakers::{LocalWakers, WorkerSignal};
 use crate::db::event_log::LoggedEvent;
 use crate::domain::TopicFilter;
@@ -36,16 +37,19 @@ const MAX_READ_BYTES: usize = 8 * 1024;
 #[derive(Debug)]
 pub struct EventFrame {
     pub id: i64,
+    pub tag: Tag,
     pub topic: String,
     pub bytes: Bytes,
 }
 
 impl EventFrame {
     pub fn encode(event: &LoggedEvent) -> Self {
+        let tag = Tag::of(&event.payload);
         Self {
             id: event.id,
+            tag,
             topic: event.topic.clone(),
-            bytes: frame::message(event.id, event.sse_event.as_deref(), &event.payload),
+            bytes: frame::message(event.id, tag, event.sse_event.as_deref(), &event.payload),
         }
     }
 }
@@ -79,6 +83,11 @@ struct State {
     /// The released frames after some id, joined: every stream that follows
     /// every topic reads the same bytes, so they are joined once.
     joined: Option<Joined>,
+    /// Counts the times the log went back on what the feed had delivered
+    /// (see [`Feed::start_over`]); a cursor of an older epoch must reset.
+    epoch: u64,
+    /// Why the log last went back: the `reset` reason streams are given.
+    start_over_reason: &'static str,
 }
 
 struct Joined {
@@ -92,6 +101,7 @@ struct Joined {
 pub struct FeedCursor {
     /// The newest event id this stream has passed, sent or filtered out.
     pub id: i64,
+    epoch: u64,
     round: u64,
     /// Its registration with its worker, if it waits with one.
     local_generation: u64,
@@ -106,6 +116,9 @@ pub enum FeedRead {
     Behind,
     /// The feed closed: end the stream.
     Closed,
+    /// The log went back on what the feed delivered: the stream must say
+    /// `reset` (for this reason) and go on from the feed's newest event.
+    StartedOver(&'static str),
 }
 
 impl Feed {
@@ -123,6 +136,8 @@ impl Feed {
                 keep_alive: 0,
                 closed: false,
                 joined: None,
+                epoch: 0,
+                start_over_reason: "",
             }),
             capacity,
             window,
@@ -141,6 +156,7 @@ impl Feed {
         let state = self.lock();
         FeedCursor {
             id,
+            epoch: state.epoch,
             // Not the current round: the first read that finds nothing
             // registers the stream.
             round: state.round.wrapping_sub(1),
@@ -151,6 +167,40 @@ impl Feed {
 
     pub fn last_id(&self) -> i64 {
         self.lock().last_id
+    }
+
+    /// The tag of the delivered event `id`, while the feed still holds it.
+    pub fn tag_of(&self, id: i64) -> Option<Tag> {
+        let state = self.lock();
+        let oldest = state.last_id - state.frames.len() as i64 + 1;
+        let index = usize::try_from(id.checked_sub(oldest)?).ok()?;
+        state.frames.get(index).map(|frame| frame.tag)
+    }
+
+    /// Whether `cursor` was placed before the log last went back, and why
+    /// it went back.
+    pub fn started_over_since(&self, cursor: &FeedCursor) -> Option<&'static str> {
+        let state = self.lock();
+        (cursor.epoch != state.epoch).then_some(state.start_over_reason)
+    }
+
+    /// The log went back on what was delivered (a database restored from an
+    /// older backup, a failover to a replica that lagged) or lost events
+    /// the feed had yet to deliver: forgets every event held, goes on after
+    /// `newest` (the log's newest event now), and makes every stream say
+    /// `reset` with `reason` rather than send what the log no longer holds
+    /// or wait for what it never will.
+    pub fn start_over(&self, newest: i64, reason: &'static str) {
+        let mut state = self.lock();
+        state.frames.clear();
+        state.joined = None;
+        state.last_id = newest;
+        state.released_id = newest;
+        state.epoch += 1;
+        state.start_over_reason = reason;
+        let waiters = state.take_waiters();
+        drop(state);
+        self.wake(waiters);
     }
 
     /// Appends `event` if it is the next one; returns whether it was.
@@ -241,6 +291,9 @@ impl Feed {
         let mut state = self.lock();
         if state.closed {
             return Poll::Ready(FeedRead::Closed);
+        }
+        if cursor.epoch != state.epoch {
+            return Poll::Ready(FeedRead::StartedOver(state.start_over_reason));
         }
         let oldest = state.last_id - state.frames.len() as i64 + 1;
         if cursor.id < state.released_id && cursor.id + 1 < oldest {
@@ -402,6 +455,7 @@ mod tests {
             Poll::Ready(FeedRead::Send(bytes)) => Some(bytes),
             Poll::Ready(FeedRead::Behind) => panic!("behind"),
             Poll::Ready(FeedRead::Closed) => panic!("closed"),
+            Poll::Ready(FeedRead::StartedOver(reason)) => panic!("started over: {reason}"),
             Poll::Pending => None,
         }
     }
@@ -439,6 +493,31 @@ mod tests {
         );
         assert_eq!(only_b.id, 3, "the filtered-out events are passed too");
         assert_eq!(read(&feed, &mut everything, &TopicFilter::all()), None);
+    }
+
+    #[test]
+    fn starting_over_forgets_what_was_delivered_and_tells_every_cursor() {
+        let feed = Feed::new(0, 8, Duration::ZERO);
+        let mut cursor = feed.cursor();
+        for id in 1..=3 {
+            feed.deliver(&event(id, "a"));
+        }
+        assert!(feed.tag_of(3).is_some());
+        feed.start_over(1, "rewound");
+        assert_eq!(feed.last_id(), 1);
+        assert_eq!(feed.tag_of(3), None, "nothing delivered is kept");
+        assert_eq!(feed.started_over_since(&cursor), Some("rewound"));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            feed.poll_read(&mut cursor, &TopicFilter::all(), None, &mut cx),
+            Poll::Ready(FeedRead::StartedOver("rewound"))
+        ));
+        let mut fresh = feed.cursor();
+        assert!(
+            feed.deliver(&event(2, "b")),
+            "delivery goes on after the newest"
+        );
+        assert!(read(&feed, &mut fresh, &TopicFilter::all()).is_some());
     }
 
     #[test]

@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::position::Tag;
+
 pub const KEEP_ALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
-/// An event with an id: a default `message`, or a named one when
-/// `sse_event` is given.
-pub fn message(id: i64, sse_event: Option<&str>, data: &str) -> Bytes {
-    let mut frame = BytesMut::with_capacity(data.len() + 32);
-    frame.put_slice(format!("id: {id}\n").as_bytes());
+/// An event with its position (`<id>.<tag>`): a default `message`, or a
+/// named one when `sse_event` is given.
+pub fn message(id: i64, tag: Tag, sse_event: Option<&str>, data: &str) -> Bytes {
+    let mut frame = BytesMut::with_capacity(data.len() + 40);
+    frame.put_slice(format!("id: {id}.{tag}\n").as_bytes());
     if let Some(name) = sse_event {
         put_event_name(&mut frame, name);
     }
@@ -68,13 +70,14 @@ mod tests {
 
     #[test]
     fn frames_follow_the_event_stream_format() {
+        let tag = Tag::of("x");
         assert_eq!(
-            message(7, None, r#"{"a":1}"#),
-            Bytes::from_static(b"id: 7\ndata: {\"a\":1}\n\n")
+            message(7, tag, None, r#"{"a":1}"#),
+            Bytes::from(format!("id: 7.{tag}\ndata: {{\"a\":1}}\n\n"))
         );
         assert_eq!(
-            message(8, Some("psh"), "x"),
-            Bytes::from_static(b"id: 8\nevent: psh\ndata: x\n\n")
+            message(8, tag, Some("psh"), "x"),
+            Bytes::from(format!("id: 8.{tag}\nevent: psh\ndata: x\n\n"))
         );
         assert_eq!(
             named("reset", "x\ny"),

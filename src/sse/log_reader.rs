@@ -32,13 +32,11 @@ const READ_CONNECTIONS: usize = 4;
 pub struct Page {
     pub events: Vec<EventFrame>,
     /// The newest id this page vouches for: every retained event up to it is
-    /// in `events`.
+    /// in `events`, so an id up to it that is missing is a hole in the log.
     pub through: i64,
     /// Whether every id of the page was committed when it was read: later
     /// pages may hold more events.
     pub complete: bool,
-    /// The newest event id known to be committed before the read began.
-    pub committed: i64,
 }
 
 pub struct LogReader {
@@ -67,6 +65,13 @@ impl LogReader {
         &self.db
     }
 
+    /// Drops every page read so far: the log no longer holds them.
+    pub fn forget(&self) {
+        let mut pages = self.lock();
+        pages.cells.clear();
+        pages.cached.clear();
+    }
+
     /// The page holding event `after + 1`. `committed` is an event id known
     /// to be committed: pages up to it are complete.
     pub async fn page_after(&self, after: i64, committed: i64) -> Result<Arc<Page>, DbErr> {
@@ -87,16 +92,19 @@ impl LogReader {
                 let (first, last) = (index * PAGE, (index + 1) * PAGE);
                 let complete = last <= committed;
                 let events = event_log::read_range(&self.db, first, last).await?;
+                // Events committed before the read are visible to it.
                 let through = if complete {
                     last
                 } else {
-                    events.last().map_or(first, |e| e.id)
+                    events
+                        .last()
+                        .map_or(first, |e| e.id)
+                        .max(committed.min(last))
                 };
                 Ok::<_, DbErr>(Arc::new(Page {
                     events: events.iter().map(EventFrame::encode).collect(),
                     through,
                     complete,
-                    committed,
                 }))
             })
             .await

@@ -60,9 +60,26 @@ impl SseNotifier {
         self.stats.committed.inc();
         if self.feed.deliver(event) {
             self.stats.delivered.inc();
-        } else if event.id > self.feed.last_id() {
+        } else {
+            // Not the next one: another instance's events came first, or
+            // (an id already delivered) the log went back, which the relay
+            // finds out.
             self.wake_relay();
         }
+    }
+
+    /// The log went back on what was delivered, or lost events yet to be
+    /// delivered: every stream says `reset` with `reason` and goes on after
+    /// `newest`, and nothing read from the log before is used again.
+    pub fn start_over(&self, newest: i64, reason: &'static str) {
+        tracing::warn!(
+            newest,
+            delivered = self.feed.last_id(),
+            reason,
+            "the event log went back on what this instance delivered; every stream resets"
+        );
+        self.log.forget();
+        self.feed.start_over(newest, reason);
     }
 
     /// Delivers events read from the log, skipping those already delivered.

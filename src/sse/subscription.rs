@@ -17,6 +17,7 @@ use sea_orm::DbErr;
 use super::admission::Admitted;
 use super::feed::{FeedCursor, FeedRead};
 use super::log_reader::Page;
+use super::position::{Position, Tag};
 use super::worker_wakers::LocalWakers;
 use super::{SseNotifier, frame};
 use crate::db::event_log;
@@ -35,9 +36,9 @@ const MAX_CHUNK: usize = 8 * 1024;
 pub enum Start {
     /// With the events committed from now on.
     Live,
-    /// After the event with this id: the ones after it are replayed first.
-    After(i64),
-    /// The client sent a resume point that is not an event id.
+    /// After this event: the ones after it are replayed first.
+    After(Position),
+    /// The client sent a resume point that is not an event's position.
     Unreadable,
 }
 
@@ -58,6 +59,17 @@ pub struct Opening {
     pub local: Option<Rc<LocalWakers>>,
 }
 
+/// One open stream.
+///
+/// ### Invariants
+/// - It sends every event after its cursor that its filter matches, in id
+///   order, each once, or says `reset` and goes on from the newest event:
+///   it never skips an event silently. An id missing from the log between
+///   two it holds (a hole) or right after the cursor (pruned) is a `reset`.
+/// - It never sends an event the log no longer holds: when the log goes
+///   back (see [`Feed::start_over`](super::feed::Feed::start_over)), and
+///   when a client resumes from an event whose content differs from the
+///   log's event of that id, it says `reset`.
 pub struct Subscription {
     notifier: Arc<SseNotifier>,
     filter: TopicFilter,
@@ -68,9 +80,10 @@ pub struct Subscription {
     phase: Phase,
     /// Frames sent before any event: `retry:`, then a `reset` if any.
     prelude: Option<Bytes>,
-    /// A resume point whose next event must be the first one replayed:
-    /// if it is gone, the client gets a `reset`.
-    resuming: bool,
+    /// Replaying from the very start of the log (`last_event_id=0`): the
+    /// first retained event need not follow the cursor, as it must
+    /// everywhere else.
+    from_the_start: bool,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: bool,
     // Fields drop in order: the place is given back before the stream stops
@@ -79,15 +92,42 @@ pub struct Subscription {
     _registration: Registration,
 }
 
+type PageRead = Pin<Box<dyn Future<Output = Result<Arc<Page>, DbErr>>>>;
+
 enum Phase {
     Live,
     /// Events after the cursor must be read from the log.
     Behind,
-    Reading(Pin<Box<dyn Future<Output = Result<Arc<Page>, DbErr>>>>),
+    Reading(PageRead),
     /// Sending a page's events from this index on.
     Replaying(Arc<Page>, usize),
+    /// Checking that the event the client resumes after is the one the log
+    /// holds under its id; then going on as `then` says.
+    Verifying {
+        read: PageRead,
+        tag: Tag,
+        then: Resume,
+    },
     /// The database did not answer; try again after this.
     Waiting(Pin<Box<tokio::time::Sleep>>),
+    /// The client must be told to start over, for this reason.
+    Resetting(&'static str),
+}
+
+/// How a resumed stream goes on once its resume point checks out.
+#[derive(Clone, Copy)]
+enum Resume {
+    Live,
+    Behind,
+}
+
+impl Resume {
+    fn phase(self) -> Phase {
+        match self {
+            Self::Live => Phase::Live,
+            Self::Behind => Phase::Behind,
+        }
+    }
 }
 
 impl Subscription {
@@ -105,34 +145,46 @@ impl Subscription {
         let feed = notifier.feed();
         let mut prelude = vec![frame::retry(retry)];
         let delivered = feed.last_id();
-        let (cursor, phase, resuming) = match start {
-            Start::Live => (feed.cursor(), Phase::Live, false),
-            Start::After(id) if id == delivered => (feed.cursor_at(id), Phase::Live, false),
-            Start::After(id) if id < delivered => (feed.cursor_at(id), Phase::Behind, id != 0),
-            // Newer than anything delivered here: another instance may have
-            // committed it moments ago, so only the database can say.
-            Start::After(id) => {
-                let newest = event_log::last_id(notifier.log().db()).await?;
-                if id <= newest {
-                    (feed.cursor_at(id), Phase::Behind, true)
+        let (cursor, phase) = match start {
+            Start::Live => (feed.cursor(), Phase::Live),
+            Start::After(position) => {
+                // Newer than anything delivered here: another instance may
+                // have committed it moments ago, so only the database can
+                // say.
+                let newest = if position.id > delivered {
+                    event_log::last_id(notifier.log().db()).await?
                 } else {
+                    delivered
+                };
+                if position.id > newest {
                     prelude.push(reset(&notifier, "unknown", newest));
-                    (feed.cursor_at(newest), Phase::Live, false)
+                    (feed.cursor_at(newest), Phase::Live)
+                } else {
+                    let then = if position.id == delivered {
+                        Resume::Live
+                    } else {
+                        Resume::Behind
+                    };
+                    let phase = match position.tag {
+                        Some(tag) if position.id > 0 => verify(&notifier, position.id, tag, then),
+                        _ => then.phase(),
+                    };
+                    (feed.cursor_at(position.id), phase)
                 }
             }
             Start::Unreadable => {
                 prelude.push(reset(&notifier, "invalid", delivered));
-                (feed.cursor_at(delivered), Phase::Live, false)
+                (feed.cursor_at(delivered), Phase::Live)
             }
         };
         Ok(Self {
             notifier,
             filter,
+            from_the_start: matches!(start, Start::After(Position { id: 0, .. })),
             cursor,
             local,
             phase,
             prelude: Some(frame::join(&prelude)),
-            resuming,
             expiry: expires_at.map(|at| {
                 let left = (at - Utc::now()).to_std().unwrap_or_default();
                 Box::pin(tokio::time::sleep(left))
@@ -161,35 +213,37 @@ impl Subscription {
     }
 
     /// The next events of a page, after the cursor and for this stream,
-    /// joined up to [`MAX_CHUNK`]; moves `index` past them.
-    fn replay(&mut self, page: &Page, index: &mut usize) -> Bytes {
+    /// joined up to [`MAX_CHUNK`]; moves `index` past them. `Err` carries
+    /// the events before a hole in the log, where the stream must reset.
+    fn replay(&mut self, page: &Page, index: &mut usize) -> Result<Bytes, Bytes> {
         let mut frames = Vec::new();
         let mut size = 0;
         while let Some(event) = page.events.get(*index) {
             if size >= MAX_CHUNK {
-                return frame::join(&frames);
+                return Ok(frame::join(&frames));
             }
-            *index += 1;
             if event.id <= self.cursor.id {
+                *index += 1;
                 continue;
             }
+            if event.id != self.cursor.id + 1 && !std::mem::take(&mut self.from_the_start) {
+                return Err(frame::join(&frames));
+            }
+            self.from_the_start = false;
+            *index += 1;
             self.cursor.id = event.id;
             if self.filter.matches(&event.topic) {
                 size += event.bytes.len();
                 frames.push(event.bytes.clone());
             }
         }
-        self.cursor.id = self.cursor.id.max(page.through);
-        frame::join(&frames)
-    }
-
-    /// Whether the events right after a resume point are gone from the log
-    /// (pruned): the first event of the page after the cursor must be the
-    /// next id, if any event after it had been committed.
-    fn resume_point_expired(&self, page: &Page) -> bool {
-        let after = self.cursor.id;
-        let first = page.events.iter().map(|e| e.id).find(|id| *id > after);
-        after < page.committed && first != Some(after + 1)
+        if self.cursor.id < page.through {
+            if !std::mem::take(&mut self.from_the_start) {
+                return Err(frame::join(&frames));
+            }
+            self.cursor.id = page.through;
+        }
+        Ok(frame::join(&frames))
     }
 
     fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
@@ -202,6 +256,9 @@ impl Subscription {
                     {
                         Poll::Ready(FeedRead::Send(bytes)) => return Poll::Ready(Some(bytes)),
                         Poll::Ready(FeedRead::Closed) => return Poll::Ready(None),
+                        Poll::Ready(FeedRead::StartedOver(reason)) => {
+                            self.phase = Phase::Resetting(reason);
+                        }
                         Poll::Ready(FeedRead::Behind) => {
                             tracing::debug!(
                                 cursor = self.cursor.id,
@@ -217,6 +274,10 @@ impl Subscription {
                     if feed.is_closed() {
                         return Poll::Ready(None);
                     }
+                    if let Some(reason) = feed.started_over_since(&self.cursor) {
+                        self.phase = Phase::Resetting(reason);
+                        continue;
+                    }
                     let reader = notifier.clone();
                     let (after, committed) = (self.cursor.id, feed.last_id());
                     self.phase = Phase::Reading(Box::pin(async move {
@@ -225,32 +286,43 @@ impl Subscription {
                 }
                 Phase::Reading(read) => match read.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(page)) => self.phase = Phase::Replaying(page, 0),
+                    Poll::Ready(Err(error)) => self.wait_for_the_log(&error),
+                },
+                Phase::Verifying { read, tag, then } => match read.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(page)) => {
-                        if std::mem::take(&mut self.resuming) && self.resume_point_expired(&page) {
-                            let newest = feed.last_id();
-                            self.cursor = feed.cursor_at(newest);
-                            self.phase = Phase::Live;
-                            return Poll::Ready(Some(reset(&notifier, "expired", newest)));
-                        }
-                        self.phase = Phase::Replaying(page, 0);
+                        let held = page.events.iter().find(|e| e.id == self.cursor.id);
+                        self.phase = match held {
+                            Some(event) if event.tag != *tag => Phase::Resetting("rewound"),
+                            // The same event, or one pruned since: the
+                            // replay finds out the rest.
+                            _ => then.phase(),
+                        };
                     }
-                    Poll::Ready(Err(error)) => {
-                        // The database is away: keep the stream (and its
-                        // keep-alives) and read on from the cursor once it
-                        // is back.
-                        tracing::warn!(%error, cursor = self.cursor.id, "stream could not read the event log; retrying");
-                        self.phase = Phase::Waiting(Box::pin(tokio::time::sleep(LOG_RETRY)));
-                    }
+                    Poll::Ready(Err(error)) => self.wait_for_the_log(&error),
                 },
                 Phase::Replaying(page, index) => {
+                    if let Some(reason) = feed.started_over_since(&self.cursor) {
+                        self.phase = Phase::Resetting(reason);
+                        continue;
+                    }
                     let (page, mut index) = (page.clone(), *index);
-                    let bytes = self.replay(&page, &mut index);
-                    self.phase = if index < page.events.len() {
-                        Phase::Replaying(page, index)
-                    } else if page.complete {
-                        Phase::Behind
-                    } else {
-                        Phase::Live
+                    let bytes = match self.replay(&page, &mut index) {
+                        Ok(bytes) => {
+                            self.phase = if index < page.events.len() {
+                                Phase::Replaying(page, index)
+                            } else if page.complete {
+                                Phase::Behind
+                            } else {
+                                Phase::Live
+                            };
+                            bytes
+                        }
+                        Err(before_the_hole) => {
+                            self.phase = Phase::Resetting("expired");
+                            before_the_hole
+                        }
                     };
                     if !bytes.is_empty() {
                         return Poll::Ready(Some(bytes));
@@ -267,6 +339,39 @@ impl Subscription {
                         Poll::Pending => return Poll::Pending,
                     }
                 }
+                Phase::Resetting(reason) => {
+                    let reason = *reason;
+                    self.cursor = feed.cursor();
+                    self.from_the_start = false;
+                    self.phase = Phase::Live;
+                    return Poll::Ready(Some(reset(&notifier, reason, self.cursor.id)));
+                }
+            }
+        }
+    }
+
+    /// The database is away: keep the stream (and its keep-alives) and
+    /// read on from the cursor once it is back.
+    fn wait_for_the_log(&mut self, error: &DbErr) {
+        tracing::warn!(%error, cursor = self.cursor.id, "stream could not read the event log; retrying");
+        self.phase = Phase::Waiting(Box::pin(tokio::time::sleep(LOG_RETRY)));
+    }
+}
+
+/// Checks, before a stream resumes after event `id`, that the log's event
+/// `id` is the one the client saw (tag `tag`): from the feed when it still
+/// holds it, from the log otherwise.
+fn verify(notifier: &Arc<SseNotifier>, id: i64, tag: Tag, then: Resume) -> Phase {
+    match notifier.feed().tag_of(id) {
+        Some(held) if held == tag => then.phase(),
+        Some(_) => Phase::Resetting("rewound"),
+        None => {
+            let (reader, committed) = (notifier.clone(), notifier.feed().last_id());
+            Phase::Verifying {
+                // The page holding `id` itself.
+                read: Box::pin(async move { reader.log().page_after(id - 1, committed).await }),
+                tag,
+                then,
             }
         }
     }

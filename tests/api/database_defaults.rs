@@ -20,13 +20,15 @@ async fn stricter_default_isolation_fails_no_write() -> TestResult {
                 "ALTER DATABASE {name} SET default_transaction_isolation = '{isolation}'"
             ))
             .await;
-        // Sessions opened from now on get the database's default.
+        // Sessions opened from now on get the database's default; two
+        // instances write at once, each in transactions of its own.
         let app = app.restart().await;
+        let other = app.another_instance().await;
         let statuses: Vec<u16> = join_all((0..32).map(|i| {
             let body =
                 json!({"user_name": format!("user{i}"), "email": format!("user{i}@example.com")});
-            let app = &app;
-            async move { app.post_user(&body).await }
+            let instance = if i % 2 == 0 { &app } else { &other };
+            async move { instance.post_user(&body).await }
         }))
         .await
         .iter()

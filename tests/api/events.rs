@@ -1,4 +1,5 @@
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::helpers::{Backend, TestResult, json_body, on_both_databases, spawn_app};
 
@@ -20,7 +21,12 @@ async fn each_kind_of_write_emits_its_exact_envelope(backend: Backend) -> TestRe
     .await;
     let id = created["id"].as_str().ok_or("id")?.to_owned();
     let frame = stream.expect_event().await;
-    assert_eq!(frame.id.as_deref(), Some("1"));
+    // `<id>.<tag>`: the tag is the first 8 hex digits of the SHA-256 of the
+    // envelope, the `data:` line.
+    let data = frame.data.clone().ok_or("no data")?;
+    let digest = sha2::Sha256::digest(data.as_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(frame.id.as_deref(), Some(format!("1.{tag}").as_str()));
     assert_eq!(
         frame.event, None,
         "data events are default `message` events"

@@ -441,11 +441,14 @@ impl Frame {
             .unwrap_or_else(|e| panic!("data is not JSON: {e}"))
     }
 
+    /// The event id of the frame's `id:` (`<id>.<tag>`).
     pub fn id_number(&self) -> i64 {
         self.id
             .as_deref()
-            .and_then(|i| i.parse().ok())
-            .unwrap_or_else(|| panic!("frame has no numeric id: {self:?}"))
+            .and_then(|i| i.split_once('.'))
+            .filter(|(_, tag)| tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|(id, _)| id.parse().ok())
+            .unwrap_or_else(|| panic!("frame has no `<id>.<tag>` id: {self:?}"))
     }
 }
 

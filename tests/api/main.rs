@@ -27,6 +27,7 @@ mod outside_handlers;
 mod request_ids;
 mod resume;
 mod retention;
+mod rewind;
 mod security;
 mod slow_clients;
 mod slow_subscriber;
