@@ -8,6 +8,7 @@ mod process;
 
 mod behind_nginx;
 mod capacity;
+mod client_module;
 mod concurrency;
 mod database;
 mod errors;
