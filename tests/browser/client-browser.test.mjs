@@ -196,26 +196,40 @@ describe('herald.js in Chromium', () => {
         const tabs = [];
         let user = null;
         for (let n = 0; n < TABS; n += 1) {
-          // Each tab joins a little behind the stream: served from the leader's recent frames.
           user = await herald.createUser({ user_name: `tab${n}`, email: `tab${n}@example.com` });
           const tab = await openTab(context, herald);
+          if (n === TABS - 1) {
+            // The last tab's snapshot is one event behind the stream when it
+            // joins: the leader serves it that event from its recent frames.
+            await tab.page.route('**/api/v1/users?*', async (route) => {
+              const response = await route.fetch();
+              await herald.createUser({ user_name: 'racer', email: 'racer@example.com' });
+              await route.fulfill({ response });
+            });
+          }
           await followInTab(tab.page);
-          tab.from = (await seenInTab(tab.page)).lastEventId;
+          const seen = await seenInTab(tab.page);
+          // Where its snapshot ended: before any change it was handed.
+          tab.from = seen.lastEventId - seen.changes.length;
           tabs.push(tab);
         }
+        const { changes: served } = await seenInTab(tabs.at(-1).page);
+        assert.equal(tabs.at(-1).from, TABS);
+        assert.deepEqual(served.map((c) => [c.type, c.user.user_name, c.eventId]), [['created', 'racer', TABS + 1]]);
         assert.equal(await herald.subscribers(), 1);
         const streams = tabs.map((tab) => tab.streams.length);
         assert.deepEqual(streams, [1, ...Array(TABS - 1).fill(0)], 'only the first tab holds a stream');
         const write = async (n) => herald.patchUser(user.id, { display_name: `Take ${n}` });
         for (let n = 1; n <= 10; n += 1) await write(n);
-        await Promise.all(tabs.map((tab) => waitForEventInTab(tab.page, 8 + 10)));
+        await Promise.all(tabs.map((tab) => waitForEventInTab(tab.page, TABS + 1 + 10)));
 
         // The leader goes; writes go on meanwhile.
         const [leader, ...others] = tabs;
         const closing = leader.page.close();
         for (let n = 11; n <= 30; n += 1) await write(n);
         await closing;
-        await Promise.all(others.map((tab) => waitForEventInTab(tab.page, 8 + 30)));
+        const last = TABS + 1 + 30;
+        await Promise.all(others.map((tab) => waitForEventInTab(tab.page, last)));
         const takeover = others.filter((tab) => tab.streams.length > 0);
         assert.equal(takeover.length, 1, 'one tab took over');
         await herald.waitForSubscribers(1, 5000);
@@ -223,7 +237,7 @@ describe('herald.js in Chromium', () => {
 
         for (const [index, tab] of others.entries()) {
           const seen = await seenInTab(tab.page);
-          assert.ok(consecutive(seen.ids, tab.from + 1, 38), `tab ${index + 2}: ${JSON.stringify(seen.ids)}`);
+          assert.ok(consecutive(seen.ids, tab.from + 1, last), `tab ${index + 2}: ${JSON.stringify(seen.ids)}`);
           assert.equal(seen.all.find((u) => u.id === user.id).display_name, 'Take 30');
           assert.deepEqual(tab.errors.map(String), [], `tab ${index + 2} raised script errors`);
         }

@@ -143,9 +143,17 @@ for (const db of databases) {
         await herald.createUser({ user_name: 'forgotten', email: 'forgotten@example.com' });
         await herald.createUser({ user_name: 'forgotten2', email: 'forgotten2@example.com' });
         const f = follow(herald.baseUrl, watch);
+        const pushed = [];
         try {
           await f.users.ready;
           assert.equal(f.users.all().length, 2);
+          // A subscription on the same stream has no snapshot: it is told, and goes on from the reset's id.
+          f.client.subscribe(['broadcast'], (data, name) => {
+            pushed.push(name === 'reset' ? ['reset', data.reason, data.last_id] : [name, data.id, data.data]);
+            watch.poke();
+          });
+          await herald.publish({ topic: 'broadcast', data: 'before' });
+          await watch.until(() => pushed.length === 1, 'the first notification', { state: () => JSON.stringify(pushed) });
           await herald.stop();
           await herald.wipeDatabase();
           await herald.start();
@@ -157,6 +165,9 @@ for (const db of databases) {
           await watch.until(() => f.changes.length === 1, 'the new database\'s first event', { state: f.state });
           assert.deepEqual(f.changes.map((c) => [c.type, c.id, c.eventId]), [['created', fresh.id, 1]]);
           assert.deepEqual(f.users.all(), [fresh]);
+          await herald.publish({ topic: 'broadcast', data: 'after' });
+          await watch.until(() => pushed.length === 3, 'the notification after the reset', { state: () => JSON.stringify(pushed) });
+          assert.deepEqual(pushed, [['message', 3, 'before'], ['reset', 'unknown', 0], ['message', 2, 'after']]);
         } finally {
           f.client.close();
         }
@@ -250,12 +261,15 @@ describe('herald.js in Node', () => {
         const writer = (async () => {
           while (!renewed) await herald.patchUser(ada.id, { display_name: `Take ${(writes += 1)}` });
         })();
-        await watch.until(() => relay.streams.length === 2 && relay.streams[1].status === 200, 'the renewed stream', {
-          timeout: 20_000,
-          state: f.state,
-        });
-        renewed = true;
-        await writer;
+        try {
+          await watch.until(() => relay.streams.length === 2 && relay.streams[1].status === 200, 'the renewed stream', {
+            timeout: 20_000,
+            state: f.state,
+          });
+        } finally {
+          renewed = true;
+          await writer;
+        }
         await herald.patchUser(ada.id, { display_name: 'Last' });
         await watch.until(() => f.users.lastEventId === writes + 2, `event ${writes + 2}`, { state: f.state });
 
@@ -370,6 +384,20 @@ describe('herald.js in Node', () => {
         await watch.until(() => again.length === 3, 'the replay and event 7', { state: () => JSON.stringify(again) });
         assert.deepEqual(again, [[2, 2, 'psh'], [4, 4, 'message'], [7, 7, 'message']]);
         assert.deepEqual(got.length, 3, 'a closed subscription gets nothing more');
+
+        // A subscription from further back reopens the stream from there; the
+        // one already following sees nothing twice.
+        const history = [];
+        client.subscribe(['broadcast'], (envelope) => {
+          history.push(envelope.id);
+          watch.poke();
+        }, { lastEventId: 0 });
+        await herald.publish({ topic: 'broadcast', data: 8 });
+        await watch.until(() => history.length === 3 && again.length === 4, 'event 8 on both', {
+          state: () => JSON.stringify({ again, history }),
+        });
+        assert.deepEqual(history, [4, 7, 8]);
+        assert.deepEqual(again.map(([id]) => id), [2, 4, 7, 8]);
       } finally {
         client.close();
       }
