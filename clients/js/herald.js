@@ -242,7 +242,9 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     if (g !== gen) return;
     const controller = (abort = new AbortController());
     const headers = { Accept: 'text/event-stream', ...auth };
-    const query = running.map((t) => `topic=${encodeURIComponent(t)}`);
+    // Past the 32 topics a stream may name, it takes every topic the token
+    // grants: each consumer still keeps to its own.
+    const query = running.length > 32 ? [] : running.map((t) => `topic=${encodeURIComponent(t)}`);
     if (typeof pos === 'number') query.push(`last_event_id=${pos}`);
     else if (pos !== null) headers['Last-Event-ID'] = pos;
     let res;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { clientContext, followInTab, openTab, seenInTab, waitForEventInTab } from './client-page.mjs';
+import { clientContext, followInTab, openTab, otherSite, seenInTab, waitForEventInTab } from './client-page.mjs';
 import { databases, issueToken, launchBrowser, withHerald } from './harness.mjs';
 import { consecutive } from './watch.mjs';
 
@@ -160,6 +160,34 @@ describe('herald.js in Chromium', () => {
         assertNoTokenInUrls(tab, issued);
       });
     }, { env: { ...FAST, JWT_SECRET: SECRET }, token: admin });
+  });
+
+  it('follows a server of another origin with a token, through CORS', async () => {
+    const site = await otherSite();
+    const admin = await issueToken(SECRET, { sub: 'admin', scope: 'users:read users:write', topics: '*' });
+    try {
+      await withHerald(async (herald) => {
+        const reader = await issueToken(SECRET, { sub: 'reader', scope: 'users:read', topics: 'users/*' });
+        const context = await clientContext(browser, herald, { site });
+        try {
+          const tab = await openTab(context, herald);
+          await tab.page.exposeFunction('nextToken', async () => reader);
+          await followInTab(tab.page, { token: true, url: herald.baseUrl });
+          const user = await herald.createUser({ user_name: 'faraway', email: 'faraway@example.com' });
+          await waitForEventInTab(tab.page, 1);
+          const seen = await seenInTab(tab.page);
+          assert.deepEqual(seen.changes.map((c) => [c.type, c.id]), [['created', user.id]]);
+          assert.equal(tab.streams[0].headers.authorization, `Bearer ${reader}`);
+          assert.equal(tab.streams[0].headers.origin, site.origin);
+          assertNoTokenInUrls(tab, [reader]);
+          assert.deepEqual(tab.errors.map(String), []);
+        } finally {
+          await context.close();
+        }
+      }, { env: { ...FAST, JWT_SECRET: SECRET, CORS_ALLOWED_ORIGINS: site.origin }, token: admin });
+    } finally {
+      await site.close();
+    }
   });
 
   it('waits the Retry-After of a refused stream before trying again', async () => {

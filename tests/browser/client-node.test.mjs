@@ -352,6 +352,36 @@ describe('herald.js in Node', () => {
     }, { env: { ...FAST, JWT_SECRET: SECRET, MAX_STREAMS_PER_SUBJECT: '1' } });
   });
 
+  it('follows more topics than a stream may name (32) through one stream of every topic', async () => {
+    await withHerald(async (herald) => {
+      const watch = new Watch();
+      const relay = await relayTo(herald, watch, () => null);
+      const client = connect({ url: relay.url });
+      client.on('status', () => watch.poke());
+      const got = [];
+      try {
+        for (let n = 0; n < 33; n += 1) {
+          client.subscribe([`rooms/${n}`], (envelope) => {
+            got.push([n, envelope.topic]);
+            watch.poke();
+          });
+        }
+        await watch.until(() => client.status === 'live', 'the stream');
+        await herald.publish({ topic: 'rooms/40', data: 0 });
+        await herald.publish({ topic: 'rooms/32', data: 1 });
+        await herald.publish({ topic: 'rooms/3', data: 2 });
+        await watch.until(() => got.length === 2, 'two events', { state: () => JSON.stringify(got) });
+        assert.deepEqual(got, [[32, 'rooms/32'], [3, 'rooms/3']]);
+        const last = relay.streams.at(-1);
+        assert.equal(last.status, 200);
+        assert.equal(new URL(last.url, relay.url).searchParams.getAll('topic').length, 0);
+      } finally {
+        client.close();
+        await relay.close();
+      }
+    }, { env: FAST });
+  });
+
   it('subscribes to topics: their events only, by name, and resumes after lastEventId', async () => {
     await withHerald(async (herald) => {
       const watch = new Watch();

@@ -1,15 +1,41 @@
 // herald.js in a browser tab: a page of the server's origin with nothing of
 // its own, where a test imports /herald.js and follows the users collection.
+import { once } from 'node:events';
+import http from 'node:http';
+
 import { Watch } from './watch.mjs';
 
-/** The path of the empty page; the browser context answers it itself. */
+/** The path of the empty page. */
 const BLANK = '/client-test';
+const BLANK_HTML = '<!doctype html><meta charset="utf-8"><title>herald.js</title>';
 
-/** A new context for `herald` whose tabs can open the empty page. */
-export async function clientContext(browser, herald) {
-  const context = await browser.newContext({ baseURL: herald.baseUrl, ignoreHTTPSErrors: herald.tls });
-  await context.route(`${herald.baseUrl}${BLANK}`, (route) =>
-    route.fulfill({ contentType: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>herald.js</title>' }));
+/**
+ * Another site: a server of the empty page alone, on loopback (where
+ * Chromium lets a page reach Herald, also on loopback), as
+ * `http://localhost:<port>`, which is not Herald's origin.
+ */
+export async function otherSite() {
+  const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(BLANK_HTML));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    origin: `http://localhost:${server.address().port}`,
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+/**
+ * A new context for `herald` whose tabs open the empty page: on the
+ * server's origin (the context answers it), or on `site` (an `otherSite()`).
+ */
+export async function clientContext(browser, herald, { site = null } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: herald.tls });
+  if (!site) await context.route(`${herald.baseUrl}${BLANK}`, (route) => route.fulfill({ contentType: 'text/html', body: BLANK_HTML }));
+  context.pageOrigin = site ? site.origin : herald.baseUrl;
   return context;
 }
 
@@ -45,22 +71,23 @@ export async function openTab(context, herald) {
     if (entry && entry.status === null) entry.status = 'failed';
     tab.watch.poke();
   });
-  await page.goto(`${herald.baseUrl}${BLANK}`);
+  await page.goto(`${context.pageOrigin}${BLANK}`);
   return tab;
 }
 
 /**
  * Connects in the tab (`window.herald`, `window.users`) and records in
  * `window.seen` what the collection reports; with `token`, `connect` gets a
- * token function that asks the test's `nextToken` binding. Resolves when
+ * token function that asks the test's `nextToken` binding; with `url`, the
+ * module comes from that server, which the tab connects to. Resolves when
  * `users.ready` does.
  */
-export async function followInTab(page, { token = false } = {}) {
-  await page.evaluate(async (withToken) => {
-    const { connect } = await import('/herald.js');
+export async function followInTab(page, { token = false, url = '' } = {}) {
+  await page.evaluate(async ({ withToken, server }) => {
+    const { connect } = await import(`${server}/herald.js`);
     const seen = { changes: [], statuses: [], resets: 0 };
     window.seen = seen;
-    window.herald = connect(withToken ? { token: () => window.nextToken() } : {});
+    window.herald = connect({ ...(server && { url: server }), ...(withToken && { token: () => window.nextToken() }) });
     window.herald.on('status', (status) => seen.statuses.push(status));
     window.users = window.herald.users();
     window.users.on('change', (change) => seen.changes.push(change));
@@ -68,7 +95,7 @@ export async function followInTab(page, { token = false } = {}) {
       seen.resets += 1;
     });
     await window.users.ready;
-  }, token);
+  }, { withToken: token, server: url });
 }
 
 /** What the tab's collection reported: {ids, changes, statuses, resets, status, lastEventId, all}. */

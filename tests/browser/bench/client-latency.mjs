@@ -7,7 +7,7 @@
 // Both clocks are this machine's. A benchmark, not a test: it asserts nothing.
 //
 //   node bench/client-latency.mjs [writes] [--postgres]
-import { launchBrowser, withHerald } from '../harness.mjs';
+import { heraldBin, launchBrowser, withHerald } from '../harness.mjs';
 import { clientContext, followInTab, openTab } from '../client-page.mjs';
 
 const writes = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 1000);
@@ -59,7 +59,7 @@ try {
       return results;
     }, { id: user.id, count: writes });
     await context.close();
-    console.log(`herald.js commit → change callback in Chromium, ${writes} writes one at a time, ${postgres ? 'PostgreSQL' : 'SQLite'}, debug=${!process.env.HERALD_BIN?.includes('release')}`);
+    console.log(`herald.js: a write → its change callback in Chromium, ${writes} writes one at a time, ${postgres ? 'PostgreSQL' : 'SQLite'}, ${heraldBin}`);
     console.log(summary('write time (at) → callback', samples.map((s) => s.fromCommit)));
     console.log(summary('request sent → callback', samples.map((s) => s.fromRequest)));
     console.log(summary('request sent → response', samples.map((s) => s.answered)));
