@@ -290,10 +290,10 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     let type = '';
     let id = '';
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value: chunk, done } = await reader.read();
       if (done || g !== gen) return reader.cancel().catch(() => {});
       // A CR that ends a chunk may be the first half of a CRLF.
-      const lines = (rest + value).split(/\r\n|\r(?!$)|\n/);
+      const lines = (rest + chunk).split(/\r\n|\r(?!$)|\n/);
       rest = lines.pop();
       for (const line of lines) {
         if (g !== gen) return;
