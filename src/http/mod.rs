@@ -2,6 +2,7 @@
 //! event stream and request logging.
 
 mod auth;
+mod client_module;
 mod error_response;
 mod head_limits;
 mod json_body;

@@ -16,7 +16,7 @@ use super::auth::SESSION_COOKIE;
 use super::error_response::ErrorBody;
 use super::head_limits::{MAX_HEADERS, MAX_REQUEST_LINE};
 use super::json_body::BODY_LIMIT;
-use super::{notifications, operations, page, session, stream, users};
+use super::{client_module, notifications, operations, page, session, stream, users};
 use crate::domain::{MAX_DATA_BYTES, NewNotification, NewUser, UserPatch};
 
 #[derive(OpenApi)]
@@ -46,6 +46,7 @@ use crate::domain::{MAX_DATA_BYTES, NewNotification, NewUser, UserPatch};
         page::index,
         page::script,
         page::stylesheet,
+        client_module::module,
         document,
     ),
     components(

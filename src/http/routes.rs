@@ -1,7 +1,7 @@
 use actix_web::web;
 
 use super::methods::{delete, get, patch, post, put, unrouted};
-use super::{notifications, openapi, operations, page, session, stream, users};
+use super::{client_module, notifications, openapi, operations, page, session, stream, users};
 use crate::error::Error;
 
 /// A `web::resource` needs `.default_service(web::to(unrouted))`: its own
@@ -51,5 +51,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/", get().to(page::index))
     .route("/assets/app.js", get().to(page::script))
     .route("/assets/app.css", get().to(page::stylesheet))
+    .route("/herald.js", get().to(client_module::module))
     .default_service(web::to(unrouted));
 }

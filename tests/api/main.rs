@@ -9,6 +9,7 @@ mod process;
 mod batch_isolation;
 mod behind_nginx;
 mod capacity;
+mod client_module;
 mod concurrency;
 mod database;
 mod database_defaults;

@@ -1,7 +1,8 @@
 // Starts the real herald binary for a test: a free loopback port, a fresh
-// SQLite file, and stop/restart on the same port and database; with
-// `{ tls: true }` it serves HTTPS (HTTP/2 and HTTP/1.1) with a self-signed
-// certificate made for the test.
+// SQLite file (or, with `{ postgres: true }`, a fresh PostgreSQL database),
+// and stop/restart on the same port and database; with `{ tls: true }` it
+// serves HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate made for
+// the test.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,6 +15,39 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const heraldBin = process.env.HERALD_BIN || path.join(repoRoot, 'target', 'debug', 'herald');
 export const artifactsDir = path.join(repoRoot, 'target', 'browser');
+
+/** An admin URL of PostgreSQL, in which each test creates its own database. */
+export const postgresAdminUrl = process.env.TEST_DATABASE_URL || null;
+
+/**
+ * The databases a test that concerns the database runs on: `options` for
+ * `withHerald`, and `skip` (a reason) where the variant cannot run.
+ */
+export const databases = [
+  { name: 'SQLite', options: {} },
+  {
+    name: 'PostgreSQL',
+    options: { postgres: true },
+    skip: postgresAdminUrl ? false : 'TEST_DATABASE_URL is not set, so the PostgreSQL variant does not run',
+  },
+];
+
+/** Runs one SQL statement with `psql` on the admin database. */
+function adminStatement(sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [postgresAdminUrl, '-qAtc', sql], { timeout: 30_000 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`psql ${sql}: ${error.message}\n${stderr}`));
+      else resolve();
+    });
+  });
+}
+
+/** `postgresAdminUrl` with its database name replaced by `name`. */
+function withDatabase(name) {
+  const url = new URL(postgresAdminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
 
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -59,6 +93,10 @@ export class Herald {
     herald.dbPath = path.join(herald.dir, 'herald.db');
     herald.port = await freePort();
     try {
+      if (herald.postgres) {
+        herald.pgName = `herald_js_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+        await adminStatement(`create database ${herald.pgName}`);
+      }
       if (herald.tls) {
         const { certPath, keyPath } = await makeCertificate(herald.dir);
         herald.certPath = certPath;
@@ -75,8 +113,12 @@ export class Herald {
     return herald;
   }
 
-  constructor({ env = {}, tls = false, token = null } = {}) {
+  constructor({ env = {}, tls = false, token = null, postgres = false } = {}) {
+    if (postgres && !postgresAdminUrl) throw new Error('a PostgreSQL server needs TEST_DATABASE_URL');
     this.extraEnv = env;
+    /** On a database of its own in PostgreSQL (`pgName`), not on SQLite. */
+    this.postgres = Boolean(postgres);
+    this.pgName = null;
     /** The bearer token of this harness's own API calls (a secured server). */
     this.token = token;
     /** HTTPS with a self-signed certificate (`certPath`, `keyPath`, `ca`). */
@@ -111,7 +153,7 @@ export class Herald {
       cwd: this.dir,
       env: {
         ...process.env,
-        DATABASE_URL: `sqlite://${this.dbPath}?mode=rwc`,
+        DATABASE_URL: this.postgres ? withDatabase(this.pgName) : `sqlite://${this.dbPath}?mode=rwc`,
         BIND_ADDR: `127.0.0.1:${this.port}`,
         SSE_KEEP_ALIVE_SECS: '15',
         ...(this.tls ? { TLS_CERT_PATH: this.certPath, TLS_KEY_PATH: this.keyPath } : {}),
@@ -194,9 +236,14 @@ export class Herald {
     return result;
   }
 
-  /** Removes the database file (and SQLite's side files) of a stopped server. */
+  /** Empties the database of a stopped server: a new SQLite file, or a new PostgreSQL database. */
   async wipeDatabase() {
     if (this.child) throw new Error('stop herald before wiping its database');
+    if (this.postgres) {
+      await adminStatement(`drop database ${this.pgName} with (force)`);
+      await adminStatement(`create database ${this.pgName}`);
+      return;
+    }
     for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(this.dbPath + suffix, { force: true });
   }
 
@@ -211,6 +258,7 @@ export class Herald {
       await this.stop({ expectClean: false });
     } finally {
       if (this.dir) await rm(this.dir, { recursive: true, force: true });
+      if (this.pgName) await adminStatement(`drop database if exists ${this.pgName} with (force)`);
     }
   }
 
@@ -259,6 +307,28 @@ export class Herald {
       request.on('error', reject);
       request.end(body);
     });
+  }
+
+  /** The server's `sse_subscribers` gauge: the streams it holds. */
+  async subscribers() {
+    const { status, text } = await this.fetch('/metrics', { timeout: 5000 });
+    const match = /^sse_subscribers (\d+)$/m.exec(text);
+    if (status !== 200 || !match) throw new Error(`/metrics answered ${status} without sse_subscribers`);
+    return Number(match[1]);
+  }
+
+  /**
+   * Polls the gauge (a number only /metrics tells) until it reads `wanted`;
+   * returns how long that took (ms).
+   */
+  async waitForSubscribers(wanted, timeout) {
+    const started = Date.now();
+    for (;;) {
+      const seen = await this.subscribers();
+      if (seen === wanted) return Date.now() - started;
+      if (Date.now() - started > timeout) throw new Error(`sse_subscribers is ${seen}, not ${wanted}, after ${timeout} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   async request(method, pathAndQuery, body) {
