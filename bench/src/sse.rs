@@ -11,7 +11,8 @@ const MAX_LINE: usize = 1 << 20;
 
 /// One dispatched frame (a blank line ended it).
 pub struct Frame<'a> {
-    /// The frame's own `id:` field, when it holds a number.
+    /// The event id of the frame's `id:` field (Herald's `<id>.<tag>`, or
+    /// a bare number as the baseline sends), when it holds one.
     pub id: Option<u64>,
     /// `event:`; absent for default (`message`) events.
     pub event: Option<&'a [u8]>,
@@ -96,6 +97,7 @@ impl Parser {
             b"id" => {
                 self.id = std::str::from_utf8(value)
                     .ok()
+                    .and_then(|id| id.split('.').next())
                     .and_then(|id| id.parse().ok());
             }
             b"event" => self.event = Some(value.to_vec()),
@@ -175,7 +177,7 @@ mod tests {
 
     #[test]
     fn frames_fields_and_comments_whatever_the_read_boundaries() {
-        let wire = b"retry: 3000\n\n: keep-alive\n\nid: 1\ndata: {\"a\":1}\n\n\
+        let wire = b"retry: 3000\n\n: keep-alive\n\nid: 1.0a1b2c3d\ndata: {\"a\":1}\n\n\
                      id: 2\r\ndata: skipped\r\n\r\nevent: reset\rdata: x\rdata:y\r\r";
         for piece in 1..wire.len() {
             let parsed = parse_in_pieces(wire, piece);

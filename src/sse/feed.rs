@@ -184,14 +184,19 @@ impl Feed {
         (cursor.epoch != state.epoch).then_some(state.start_over_reason)
     }
 
-    /// The log went back on what was delivered (a database restored from an
-    /// older backup, a failover to a replica that lagged) or lost events
-    /// the feed had yet to deliver: forgets every event held, goes on after
-    /// `newest` (the log's newest event now), and makes every stream say
-    /// `reset` with `reason` rather than send what the log no longer holds
-    /// or wait for what it never will.
-    pub fn start_over(&self, newest: i64, reason: &'static str) {
+    /// The log went back on what was delivered up to `delivered` (a
+    /// database restored from an older backup, a failover to a replica that
+    /// lagged) or lost events the feed had yet to deliver: forgets every
+    /// event held, goes on after `newest` (the log's newest event now), and
+    /// makes every stream say `reset` with `reason` rather than send what
+    /// the log no longer holds or wait for what it never will. Does nothing,
+    /// and returns `false`, if the feed has delivered more than `delivered`
+    /// meanwhile: whoever found the log wanting read it before that.
+    pub fn start_over(&self, delivered: i64, newest: i64, reason: &'static str) -> bool {
         let mut state = self.lock();
+        if state.last_id != delivered {
+            return false;
+        }
         state.frames.clear();
         state.joined = None;
         state.last_id = newest;
@@ -201,6 +206,7 @@ impl Feed {
         let waiters = state.take_waiters();
         drop(state);
         self.wake(waiters);
+        true
     }
 
     /// Appends `event` if it is the next one; returns whether it was.
@@ -439,6 +445,12 @@ mod tests {
     use super::*;
     use crate::domain::TopicPattern;
 
+    /// The frame of `event(id, …)`, as text.
+    fn frame_of(id: i64) -> String {
+        let payload = format!("{{\"id\":{id}}}");
+        format!("id: {id}.{}\ndata: {payload}\n\n", Tag::of(&payload))
+    }
+
     fn event(id: i64, topic: &str) -> LoggedEvent {
         LoggedEvent {
             id,
@@ -485,11 +497,11 @@ mod tests {
         let all = read(&feed, &mut everything, &TopicFilter::all());
         assert_eq!(
             all.as_deref(),
-            Some(&b"id: 1\ndata: {\"id\":1}\n\nid: 2\ndata: {\"id\":2}\n\nid: 3\ndata: {\"id\":3}\n\n"[..])
+            Some(format!("{}{}{}", frame_of(1), frame_of(2), frame_of(3)).as_bytes())
         );
         assert_eq!(
             read(&feed, &mut only_b, &b).as_deref(),
-            Some(&b"id: 2\ndata: {\"id\":2}\n\n"[..])
+            Some(frame_of(2).as_bytes())
         );
         assert_eq!(only_b.id, 3, "the filtered-out events are passed too");
         assert_eq!(read(&feed, &mut everything, &TopicFilter::all()), None);
@@ -503,7 +515,8 @@ mod tests {
             feed.deliver(&event(id, "a"));
         }
         assert!(feed.tag_of(3).is_some());
-        feed.start_over(1, "rewound");
+        assert!(!feed.start_over(2, 1, "rewound"), "3 was delivered since");
+        assert!(feed.start_over(3, 1, "rewound"));
         assert_eq!(feed.last_id(), 1);
         assert_eq!(feed.tag_of(3), None, "nothing delivered is kept");
         assert_eq!(feed.started_over_since(&cursor), Some("rewound"));
@@ -555,10 +568,10 @@ mod tests {
             }
         };
         feed.deliver(&event(1, "a"));
-        assert!(next(&mut cursor).await.starts_with(b"id: 1\n"));
+        assert!(next(&mut cursor).await.starts_with(b"id: 1."));
         // Within the window: released by the feed's task, which wakes us.
         feed.deliver(&event(2, "a"));
-        assert!(next(&mut cursor).await.starts_with(b"id: 2\n"));
+        assert!(next(&mut cursor).await.starts_with(b"id: 2."));
         closing.cancel();
         running.await.unwrap_or_else(|e| panic!("{e}"));
         assert!(feed.is_closed());
@@ -645,7 +658,7 @@ mod tests {
         feed.wake_all(|state| state.release(Instant::now()));
         assert_eq!(
             read(&feed, &mut cursor, &TopicFilter::all()).as_deref(),
-            Some(&b"id: 2\ndata: {\"id\":2}\n\n"[..])
+            Some(frame_of(2).as_bytes())
         );
     }
 }

@@ -68,18 +68,23 @@ impl SseNotifier {
         }
     }
 
-    /// The log went back on what was delivered, or lost events yet to be
-    /// delivered: every stream says `reset` with `reason` and goes on after
-    /// `newest`, and nothing read from the log before is used again.
-    pub fn start_over(&self, newest: i64, reason: &'static str) {
+    /// The log went back on what was delivered up to `delivered`, or lost
+    /// events yet to be delivered: every stream says `reset` with `reason`
+    /// and goes on after `newest`, and nothing read from the log before is
+    /// used again. Returns `false` (and does nothing) if more than
+    /// `delivered` was delivered meanwhile: the log must be read again.
+    pub(super) fn start_over(&self, delivered: i64, newest: i64, reason: &'static str) -> bool {
+        if !self.feed.start_over(delivered, newest, reason) {
+            return false;
+        }
         tracing::warn!(
             newest,
-            delivered = self.feed.last_id(),
+            delivered,
             reason,
             "the event log went back on what this instance delivered; every stream resets"
         );
         self.log.forget();
-        self.feed.start_over(newest, reason);
+        true
     }
 
     /// Delivers events read from the log, skipping those already delivered.

@@ -58,9 +58,13 @@ async fn catch_up(notifier: &SseNotifier, seen: &mut Option<(i64, Tag)>) -> Resu
             _ => (None, &events[..]),
         };
         if let Some(reason) = went_back(notifier, seen, after, newest, delivered, next) {
-            *seen = None;
-            notifier.start_over(newest, reason);
-            return Ok(());
+            if notifier.start_over(after, newest, reason) {
+                *seen = None;
+                return Ok(());
+            }
+            // This instance delivered more while the log was read, which
+            // may be all that was missing: read it again.
+            continue;
         }
         notifier.deliver_from_log(next);
         if (next.len() as i64) < PAGE {
