@@ -6,6 +6,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -306,6 +307,49 @@ export class Herald {
       }
       request.on('error', reject);
       request.end(body);
+    });
+  }
+
+  /**
+   * The SSE ids (`<n>.<tag>`) that a stream from the start of the log gives
+   * events 1 to `through` (those of the topics this harness's token grants):
+   * a Map from each event's number to its id, to compare with the id a
+   * client sent back.
+   */
+  streamIds(through, timeout = 10_000) {
+    const headers = { Accept: 'text/event-stream', ...(this.token && { Authorization: `Bearer ${this.token}` }) };
+    const ids = new Map();
+    const complete = () => Math.max(0, ...ids.keys()) >= through;
+    return new Promise((resolve, reject) => {
+      const request = (this.tls ? https : http).get(this.url('/api/sse/stream?last_event_id=0'), { headers, agent: this.agent ?? undefined }, (response) => {
+        if (response.statusCode !== 200) {
+          request.destroy(new Error(`the stream answered ${response.statusCode}`));
+          return;
+        }
+        let partial = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => {
+          const lines = (partial + chunk).split('\n');
+          partial = lines.pop();
+          for (const line of lines) {
+            if (!line.startsWith('id: ')) continue;
+            const id = line.slice('id: '.length);
+            ids.set(Number.parseInt(id, 10), id);
+          }
+          if (complete()) request.destroy();
+        });
+        response.on('error', () => {});
+      });
+      const timer = setTimeout(() => request.destroy(new Error(`no event ${through} on the stream within ${timeout} ms`)), timeout);
+      let failure = null;
+      request.on('error', (error) => {
+        failure = error;
+      });
+      request.once('close', () => {
+        clearTimeout(timer);
+        if (complete()) resolve(ids);
+        else reject(new Error(`the stream ended before event ${through} (${failure?.message ?? 'closed'}), having given ${JSON.stringify([...ids])}`));
+      });
     });
   }
 

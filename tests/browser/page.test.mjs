@@ -268,8 +268,9 @@ describe('the live users page', () => {
         assert.ok(streamRequests.length >= 2, `stream requests: ${streamRequests.length}`);
         const resumed = streamRequests.find((r) => r.lastEventId !== undefined);
         assert.ok(resumed, 'no stream request carried Last-Event-ID');
-        const resumedFrom = Number(resumed.lastEventId);
+        const resumedFrom = Number.parseInt(resumed.lastEventId, 10);
         assert.ok(resumedFrom >= 2 && resumedFrom <= 4, `resumed from ${resumed.lastEventId}`);
+        assert.equal(resumed.lastEventId, (await herald.streamIds(resumedFrom)).get(resumedFrom));
         t.diagnostic(`reconnected with last-event-id ${resumedFrom} (${4 - resumedFrom} event(s) replayed from before the stop)`);
       }, {
         beforeGoto: async (page) => {

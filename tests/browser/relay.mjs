@@ -1,22 +1,23 @@
 // A relay between a client under test and a herald server: it passes every
 // request and response through unchanged, so that a test can see what the
-// client sent (URL, headers) and when, and, with `{ tagIds }`, it dresses
-// the stream's ids as `<n>.<tag>`, the form a server may send, to check that
-// a client sends an id back exactly as it came.
+// client sent (URL, headers) and when, and, with `{ tagIds }`, it puts a tag
+// of its own in place of the server's in the stream's ids (`<n>.<TAG>`), to
+// check that a client sends an id back exactly as it came, reading nothing
+// into the tag.
 import http from 'node:http';
 import { once } from 'node:events';
 import { Transform } from 'node:stream';
 
 export const TAG = '9f3a01bc';
 
-/** Rewrites `id: <n>` lines to `id: <n>.<TAG>`, across chunk boundaries. */
+/** Rewrites `id: <n>.<tag>` lines to `id: <n>.<TAG>`, across chunk boundaries. */
 function tagIdLines() {
   let partial = '';
   return new Transform({
     transform(chunk, _encoding, done) {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop();
-      done(null, lines.map((line) => (/^id: \d+$/.test(line) ? `${line}.${TAG}` : line)).join('\n') + (lines.length ? '\n' : ''));
+      done(null, lines.map((line) => line.replace(/^(id: \d+)\.[0-9a-f]{8}$/, `$1.${TAG}`)).join('\n') + (lines.length ? '\n' : ''));
     },
     flush(done) {
       done(null, partial);
@@ -56,7 +57,7 @@ export class Relay {
     const headers = { ...req.headers, host: `127.0.0.1:${herald.port}` };
     const resumeFrom = headers['last-event-id'];
     if (tagIds && resumeFrom !== undefined) {
-      // What the server would do with a tag: check it and read the number.
+      // The server knows its own tags only: it gets the number, which it trusts.
       entry.tagged = resumeFrom.endsWith(`.${TAG}`);
       headers['last-event-id'] = resumeFrom.split('.')[0];
     }
