@@ -101,9 +101,11 @@ fn event_ids(response: reqwest::Response) -> tokio::sync::mpsc::UnboundedReceive
             pending.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = pending.find('\n') {
                 let line: String = pending.drain(..=end).collect();
+                // `id: <event id>.<tag>`
                 if let Some(id) = line
                     .strip_prefix("id: ")
-                    .and_then(|id| id.trim().parse().ok())
+                    .and_then(|id| id.trim().split('.').next())
+                    .and_then(|id| id.parse().ok())
                     && sender.send(id).is_err()
                 {
                     return;

@@ -254,8 +254,9 @@ error_responses! {
     HeadersTooLarge: format!("The request headers are larger than {MAX_HEADERS} bytes in all \
         (`code`: `headers_too_large`, `details.limit_bytes`).");
     ServiceUnavailable: "Retry later. `code`: `database_unavailable` (the database cannot be \
-        reached), `overloaded` (too many writes queued), `server_busy` (the server holds as \
-        many streams as it may).",
+        reached, has no schema, or asked for a retry), `storage_full` (the database's disk is \
+        full or below `MIN_FREE_DISK_MB`), `overloaded` (too many writes queued), \
+        `server_busy` (the server holds as many streams as it may).",
         header "Retry-After" = "Seconds to wait before retrying";
 }
 

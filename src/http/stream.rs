@@ -29,21 +29,25 @@ pub struct StreamSettings {
     operation_id = "stream",
     tag = "stream",
     description = "Server-Sent Events, never ending. First `retry: <SSE_RETRY_MS>`, then one \
-        frame per event: `id: <event id>`, for notifications published with a name \
+        frame per event: `id: <event id>.<tag>` (the tag: 8 hex digits checking the event's \
+        content), for notifications published with a name \
         `event: <name>` (data changes and other notifications are default `message` events), \
         and `data:` the envelope `{\"id\", \"event\", \"topic\", \"at\", \"data\"}` on \
         one line. A `: keep-alive` comment comes every `SSE_KEEP_ALIVE_SECS`. An unusable \
         resume point gets `event: reset` with data `{\"reason\": \"unknown\" | \
-        \"expired\" | \"invalid\", \"last_id\": <newest id>}` and the stream goes on live \
-        from `last_id`. When the token expires the stream sends `event: auth_expired` and \
+        \"expired\" | \"rewound\" | \"invalid\", \"last_id\": <newest id>}` and the stream \
+        goes on live from `last_id`; so does every open stream when the log goes back (a \
+        restore, a failover). When the token expires the stream sends `event: auth_expired` and \
         ends.",
     params(
         ("topic" = Option<Vec<String>>, Query, style = Form, explode, description = "Topics \
             to follow, repeatable (at most 32): a topic (`users/<id>`, `inbox/alice`), a \
             subtree (`news/*`), `users` (every user's data changes) or `*`. Absent: every \
             topic the token grants"),
-        ("last_event_id" = Option<i64>, Query, minimum = 0, description = "Replay the \
-            retained events after this id first, then go on live; `0` replays all retained \
+        ("last_event_id" = Option<String>, Query, pattern = r"^[0-9]+(\.[0-9a-fA-F]{8})?$",
+            description = "Replay the retained events after this one first, then go on live: \
+            an event id (such as the list's `last_event_id`) or an event's `id:` as the \
+            stream sent it (`<id>.<tag>`, whose tag is checked); `0` replays all retained \
             history"),
         ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "What a browser's \
             `EventSource` sends when it reconnects: the same as `last_event_id`, which it \
