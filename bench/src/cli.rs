@@ -8,6 +8,7 @@ use anyhow::Context;
 use lexopt::prelude::*;
 
 use crate::loopback;
+use crate::replay_storm::ReplayStormOptions;
 use crate::servers::Kind;
 
 pub const USAGE: &str = "\
@@ -19,6 +20,11 @@ USAGE:
                              a tiny run against a spawned Herald and a spawned
                              baseline (and Herald on PostgreSQL with a URL);
                              fails on any problem
+  herald-bench replay-storm --herald-bin P [--herald-bin Q …] [--streams N]
+                            [--events E] [--creates C] [--runs R]
+                             create latency while N streams (1500) replay E
+                             events (4000) from 0 on SQLite; each binary in
+                             turn, R runs (3), medians and ratios
 
 SERVERS (one of):
   --spawn herald|baseline    start the servers, each on a free loopback port
@@ -59,6 +65,7 @@ OUTPUT:
 pub enum Command {
     Run(RunOptions),
     Smoke(SmokeOptions),
+    ReplayStorm(ReplayStormOptions),
     Worker,
     Help,
 }
@@ -104,6 +111,9 @@ pub struct SmokeOptions {
 }
 
 pub fn parse() -> anyhow::Result<Command> {
+    if std::env::args().nth(1).as_deref() == Some("replay-storm") {
+        return parse_replay_storm().map(Command::ReplayStorm);
+    }
     let mut parser = lexopt::Parser::from_env();
     let mut first = true;
     let mut spawn: Option<Kind> = None;
@@ -265,4 +275,27 @@ pub fn parse() -> anyhow::Result<Command> {
 
 fn seconds(value: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value).context("seconds must be a non-negative number")
+}
+
+fn parse_replay_storm() -> anyhow::Result<ReplayStormOptions> {
+    let mut parser = lexopt::Parser::from_env();
+    let mut options = ReplayStormOptions {
+        binaries: Vec::new(),
+        streams: 1500,
+        events: 4000,
+        creates: 5,
+        runs: 3,
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(word) if word == "replay-storm" => {}
+            Long("herald-bin") => options.binaries.push(parser.value()?.parse()?),
+            Long("streams") => options.streams = parser.value()?.parse()?,
+            Long("events") => options.events = parser.value()?.parse()?,
+            Long("creates") => options.creates = parser.value()?.parse()?,
+            Long("runs") => options.runs = parser.value()?.parse()?,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(options)
 }

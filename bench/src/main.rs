@@ -10,6 +10,7 @@ mod http;
 mod loopback;
 mod procfs;
 mod progress;
+mod replay_storm;
 mod report;
 mod run;
 mod servers;
@@ -47,6 +48,10 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
         }
         cli::Command::Smoke(options) => {
             smoke::smoke(&options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::ReplayStorm(options) => {
+            replay_storm::replay_storm(&options).await?;
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Run(options) => {

@@ -84,6 +84,9 @@ pub struct Subscription {
     /// first retained event need not follow the cursor, as it must
     /// everywhere else.
     from_the_start: bool,
+    /// A replay chunk was just sent: the stream waits for its next turn
+    /// before sending another (see `worker_wakers`).
+    took_a_turn: bool,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: bool,
     // Fields drop in order: the place is given back before the stream stops
@@ -181,6 +184,7 @@ impl Subscription {
             notifier,
             filter,
             from_the_start: matches!(start, Start::After(Position { id: 0, .. })),
+            took_a_turn: false,
             cursor,
             local,
             phase,
@@ -307,6 +311,12 @@ impl Subscription {
                         self.phase = Phase::Resetting(reason);
                         continue;
                     }
+                    if std::mem::take(&mut self.took_a_turn)
+                        && let Some(local) = &self.local
+                    {
+                        local.wait_for_turn(cx.waker());
+                        return Poll::Pending;
+                    }
                     let (page, mut index) = (page.clone(), *index);
                     let bytes = match self.replay(&page, &mut index) {
                         Ok(bytes) => {
@@ -325,6 +335,7 @@ impl Subscription {
                         }
                     };
                     if !bytes.is_empty() {
+                        self.took_a_turn = true;
                         return Poll::Ready(Some(bytes));
                     }
                 }

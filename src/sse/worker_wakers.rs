@@ -9,6 +9,13 @@
 //! signals each worker once, and a task on the worker wakes that worker's
 //! streams, a chunk at a time, yielding between chunks: requests that became
 //! ready meanwhile run between chunks instead of after the whole fan-out.
+//!
+//! Streams replaying the log take turns the same way: a stream that sent a
+//! chunk of its replay waits to be woken with the worker's other replaying
+//! streams, a chunk of them at a time, rather than being polled again at
+//! once. Otherwise each of thousands of streams resuming together writes as
+//! much as its socket takes before the worker looks at anything else, and a
+//! request waits for all of them.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -41,13 +48,17 @@ impl WorkerSignal {
     }
 }
 
-/// The streams of this worker waiting for the feed.
+/// The streams of this worker waiting for the feed, or for their next turn
+/// at replaying.
 #[derive(Default)]
 pub struct LocalWakers {
     waiters: RefCell<Vec<Waker>>,
     /// Counts the times the waiting streams were taken to be woken, so a
     /// stream registers once per wake-up, not once per poll.
     generation: Cell<u64>,
+    /// Replaying streams waiting for their turn, in the order they came.
+    replaying: RefCell<Vec<Waker>>,
+    turns: Notify,
 }
 
 thread_local! {
@@ -68,6 +79,7 @@ impl LocalWakers {
             let signal = Arc::new(WorkerSignal::default());
             feed.add_worker(signal.clone());
             tokio::task::spawn_local(wake_when_signalled(signal, wakers.clone()));
+            tokio::task::spawn_local(give_turns(wakers.clone()));
             workers.push((key, wakers.clone()));
             wakers
         })
@@ -81,6 +93,12 @@ impl LocalWakers {
             *registered = generation;
             self.waiters.borrow_mut().push(waker.clone());
         }
+    }
+
+    /// Has a replaying stream wait for its next turn.
+    pub fn wait_for_turn(&self, waker: &Waker) {
+        self.replaying.borrow_mut().push(waker.clone());
+        self.turns.notify_one();
     }
 
     #[cfg(test)]
@@ -104,6 +122,26 @@ async fn wake_when_signalled(signal: Arc<WorkerSignal>, wakers: Rc<LocalWakers>)
         }
         for chunk in waiting.chunks(CHUNK) {
             chunk.iter().for_each(Waker::wake_by_ref);
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Wakes the replaying streams that wait for a turn, a chunk at a time, with
+/// the worker's other tasks running in between.
+async fn give_turns(wakers: Rc<LocalWakers>) {
+    loop {
+        wakers.turns.notified().await;
+        loop {
+            let turn: Vec<Waker> = {
+                let mut replaying = wakers.replaying.borrow_mut();
+                let end = replaying.len().min(CHUNK);
+                replaying.drain(..end).collect()
+            };
+            if turn.is_empty() {
+                break;
+            }
+            turn.into_iter().for_each(Waker::wake);
             tokio::task::yield_now().await;
         }
     }
