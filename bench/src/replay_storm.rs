@@ -31,6 +31,8 @@ struct Run {
     creates: Vec<Duration>,
     /// From the first stream opened to the last stream's last replayed event.
     replayed_in: Duration,
+    /// Streams that ended, or were never answered, before their replay did.
+    failed: usize,
 }
 
 pub async fn replay_storm(options: &ReplayStormOptions) -> anyhow::Result<()> {
@@ -86,10 +88,11 @@ pub async fn replay_storm(options: &ReplayStormOptions) -> anyhow::Result<()> {
                 .map(|c| format!("{:.0}", millis(*c)))
                 .collect();
             println!(
-                "    run {}: creates {} ms; replayed in {:.2} s",
+                "    run {}: creates {} ms; replayed in {:.2} s; {} streams failed",
                 i + 1,
                 creates.join(", "),
-                run.replayed_in.as_secs_f64()
+                run.replayed_in.as_secs_f64(),
+                run.failed
             );
         }
     }
@@ -146,12 +149,19 @@ async fn storm(target: SocketAddr, options: &ReplayStormOptions) -> anyhow::Resu
         );
         creates.push(sent.elapsed());
     }
+    let mut failed = 0;
     for stream in streams {
-        stream.await??;
+        if let Err(error) = stream.await? {
+            if failed == 0 {
+                eprintln!("herald-bench: a stream failed: {error:#}");
+            }
+            failed += 1;
+        }
     }
     Ok(Run {
         creates,
         replayed_in: started.elapsed(),
+        failed,
     })
 }
 
@@ -182,9 +192,14 @@ async fn read_until(mut stream: tokio::net::TcpStream, marker: &str) -> anyhow::
     let marker = marker.as_bytes();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut tail: Vec<u8> = Vec::new();
+    let mut received = 0;
     loop {
         let n = stream.read(&mut buffer).await?;
-        anyhow::ensure!(n > 0, "the stream ended before its replay did");
+        received += n;
+        anyhow::ensure!(
+            n > 0,
+            "the stream ended after {received} bytes, before its replay did"
+        );
         tail.extend_from_slice(&buffer[..n]);
         if tail.windows(marker.len()).any(|w| w == marker) {
             return Ok(());

@@ -31,6 +31,10 @@ const LOG_RETRY: Duration = Duration::from_secs(1);
 /// its connection's write buffer.
 const MAX_CHUNK: usize = 8 * 1024;
 
+/// Bytes of replay a stream sends in one turn on its worker before it lets
+/// the worker's other streams and requests run.
+const TURN_BYTES: usize = 64 * 1024;
+
 /// Where a stream begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -84,9 +88,9 @@ pub struct Subscription {
     /// first retained event need not follow the cursor, as it must
     /// everywhere else.
     from_the_start: bool,
-    /// A replay chunk was just sent: the stream waits for its next turn
-    /// before sending another (see `worker_wakers`).
-    took_a_turn: bool,
+    /// Bytes of replay sent in this turn: past [`TURN_BYTES`] the stream
+    /// waits for its next turn (see `worker_wakers`).
+    sent_this_turn: usize,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: bool,
     // Fields drop in order: the place is given back before the stream stops
@@ -184,7 +188,7 @@ impl Subscription {
             notifier,
             filter,
             from_the_start: matches!(start, Start::After(Position { id: 0, .. })),
-            took_a_turn: false,
+            sent_this_turn: 0,
             cursor,
             local,
             phase,
@@ -311,9 +315,10 @@ impl Subscription {
                         self.phase = Phase::Resetting(reason);
                         continue;
                     }
-                    if std::mem::take(&mut self.took_a_turn)
+                    if self.sent_this_turn >= TURN_BYTES
                         && let Some(local) = &self.local
                     {
+                        self.sent_this_turn = 0;
                         local.wait_for_turn(cx.waker());
                         return Poll::Pending;
                     }
@@ -335,7 +340,7 @@ impl Subscription {
                         }
                     };
                     if !bytes.is_empty() {
-                        self.took_a_turn = true;
+                        self.sent_this_turn += bytes.len();
                         return Poll::Ready(Some(bytes));
                     }
                 }

@@ -146,3 +146,42 @@ async fn give_turns(wakers: Rc<LocalWakers>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn replaying_streams_take_turns_a_chunk_at_a_time() {
+        let worker = tokio::task::LocalSet::new();
+        worker
+            .run_until(async {
+                let wakers = Rc::new(LocalWakers::default());
+                tokio::task::spawn_local(give_turns(wakers.clone()));
+                let count = Arc::new(Count(AtomicUsize::new(0)));
+                let waker = Waker::from(count.clone());
+                for _ in 0..3 * CHUNK {
+                    wakers.wait_for_turn(&waker);
+                }
+                // Each time this task gets to run again, the turn-giver has
+                // woken one more chunk: other tasks run between chunks.
+                for chunk in 1..=3 {
+                    tokio::task::yield_now().await;
+                    assert_eq!(count.0.load(Ordering::SeqCst), chunk * CHUNK);
+                }
+                tokio::task::yield_now().await;
+                assert_eq!(count.0.load(Ordering::SeqCst), 3 * CHUNK);
+            })
+            .await;
+    }
+}
