@@ -8,7 +8,7 @@
 //! ratio to the first binary.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -99,10 +99,10 @@ pub async fn replay_storm(options: &ReplayStormOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn one_run(binary: &PathBuf, options: &ReplayStormOptions) -> anyhow::Result<Run> {
+async fn one_run(binary: &Path, options: &ReplayStormOptions) -> anyhow::Result<Run> {
     let servers = Servers::spawn(&SpawnPlan {
         kind: Kind::Herald,
-        binary: binary.clone(),
+        binary: binary.to_path_buf(),
         instances: 1,
         admin_database_url: None,
         env: Vec::new(),
