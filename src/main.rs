@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use herald::cli::{self, Command};
 use herald::config::Settings;
+use herald::config::settings_table::JWT_SECRET;
 use herald::startup::Application;
 use herald::telemetry;
 
@@ -13,7 +14,8 @@ async fn main() -> ExitCode {
     match cli::parse(&args) {
         Ok(Command::Serve) => {}
         Ok(Command::Token(request)) => {
-            return match cli::issue_token(&request, std::env::var("JWT_SECRET").ok().as_deref()) {
+            let secret = std::env::var(JWT_SECRET.name).ok();
+            return match cli::issue_token(&request, secret.as_deref()) {
                 Ok(token) => {
                     println!("{token}");
                     ExitCode::SUCCESS

@@ -8,12 +8,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::TlsFiles;
+use crate::config::settings_table::{TLS_CERT_PATH, TLS_KEY_PATH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("invalid TLS_CERT_PATH={path:?}: {problem}")]
+    #[error("invalid {}={path:?}: {problem}", TLS_CERT_PATH.name)]
     Certificate { path: String, problem: String },
-    #[error("invalid TLS_KEY_PATH={path:?}: {problem}")]
+    #[error("invalid {}={path:?}: {problem}", TLS_KEY_PATH.name)]
     Key { path: String, problem: String },
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Config(#[from] rustls::Error),

@@ -1,51 +1,66 @@
 //! Typed configuration, read from the environment (and `.env` when present).
+//! Each variable's name, default and accepted values live in
+//! [`settings_table`]; this module turns them into [`Settings`].
+
+mod setting;
+pub mod settings_table;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use self::setting::Lookup;
+pub use self::setting::{Accepts, Setting};
+use self::settings_table::*;
 use crate::auth::MIN_SECRET_BYTES;
 use crate::telemetry::LogFormat;
 
 /// Everything Herald needs to start, parsed once: a bad value stops start-up
-/// with a message naming the variable instead of surfacing later.
+/// with a message naming the variable instead of surfacing later. Each field
+/// names the variable it is read from, whose doc says what it means.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// From [`DATABASE_URL`].
     pub database_url: DatabaseUrl,
-    /// How long SQLite waits for another connection's write lock before the
-    /// request fails with `503`.
+    /// From [`SQLITE_BUSY_TIMEOUT_MS`].
     pub sqlite_busy_timeout: Duration,
-    /// Writes that add data are refused while the SQLite file's filesystem
-    /// has less free space than this.
+    /// From [`MIN_FREE_DISK_MB`].
     pub min_free_disk_mb: u64,
+    /// From [`BIND_ADDR`].
     pub bind_addr: SocketAddr,
+    /// From [`SSE_KEEP_ALIVE_SECS`].
     pub sse_keep_alive: Duration,
+    /// From [`SSE_RETRY_MS`].
     pub sse_retry: Duration,
-    /// How long events may gather before streams are woken to send them.
+    /// From [`SSE_COALESCE_MS`].
     pub sse_coalesce: Duration,
+    /// From [`EVENT_RETENTION_HOURS`].
     pub event_retention: Duration,
+    /// From [`CORS_ALLOWED_ORIGINS`].
     pub cors_allowed_origins: CorsOrigins,
+    /// From [`SHUTDOWN_GRACE_SECS`].
     pub shutdown_grace: Duration,
-    /// PEM files to serve HTTPS (with HTTP/2) instead of plain HTTP.
+    /// From [`TLS_CERT_PATH`] and [`TLS_KEY_PATH`]; `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
-    /// Signs and checks tokens; without it Herald runs open, on loopback only.
+    /// From [`JWT_SECRET`]; `None`: Herald runs open, on loopback only.
     pub jwt_secret: Option<SecretString>,
-    /// Streams one token subject may hold open at once.
+    /// From [`MAX_STREAMS_PER_SUBJECT`].
     pub max_streams_per_subject: usize,
-    /// Streams the instance holds open at once; `None`: derived from the
-    /// open-file limit at start-up.
+    /// From [`MAX_STREAMS`]; `None`: derived from the open-file limit at
+    /// start-up.
     pub max_streams: Option<usize>,
-    /// Notifications one token subject may publish a minute.
+    /// From [`MAX_PUBLISH_PER_MINUTE`].
     pub max_publish_per_minute: u32,
-    /// How long a client has to send a request's head, then its body.
+    /// From [`REQUEST_HEAD_TIMEOUT_SECS`].
     pub request_head_timeout: Duration,
+    /// From [`REQUEST_BODY_TIMEOUT_SECS`].
     pub request_body_timeout: Duration,
-    /// `RUST_LOG`, checked to be a valid filter.
+    /// From [`RUST_LOG`], checked to be a valid filter.
     pub log_filter: String,
+    /// From [`LOG_FORMAT`].
     pub log_format: LogFormat,
 }
 
@@ -127,10 +142,8 @@ pub enum CorsOrigins {
 pub struct ConfigError {
     variable: &'static str,
     value: String,
-    expected: &'static str,
+    expected: String,
 }
-
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db?mode=rwc";
 
 impl Settings {
     /// Reads the process environment.
@@ -141,214 +154,86 @@ impl Settings {
     /// Reads settings through `lookup`, so tests can configure a server
     /// without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str, default: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
+        let lookup: Lookup = &lookup;
         Self {
-            database_url: parse_database_url(get("DATABASE_URL", DEFAULT_DATABASE_URL))?,
-            sqlite_busy_timeout: millis(
-                "SQLITE_BUSY_TIMEOUT_MS",
-                get("SQLITE_BUSY_TIMEOUT_MS", "10000"),
-            )?,
-            min_free_disk_mb: ranged(
-                "MIN_FREE_DISK_MB",
-                get("MIN_FREE_DISK_MB", "64"),
-                0..=1_048_576,
-                "a whole number of MiB up to 1048576 (0 turns the watermark off)",
-            )?,
-            bind_addr: parse(
-                "BIND_ADDR",
-                get("BIND_ADDR", "127.0.0.1:8080"),
-                "an address such as 127.0.0.1:8080",
-            )?,
-            sse_keep_alive: seconds(
-                "SSE_KEEP_ALIVE_SECS",
-                get("SSE_KEEP_ALIVE_SECS", "15"),
-                1..=3600,
-                "a whole number of seconds from 1 to 3600",
-            )?,
-            sse_retry: millis("SSE_RETRY_MS", get("SSE_RETRY_MS", "3000"))?,
-            sse_coalesce: ranged(
-                "SSE_COALESCE_MS",
-                get("SSE_COALESCE_MS", "10"),
-                0..=1000,
-                "a whole number of milliseconds up to 1000 (0 sends every event at once)",
-            )
-            .map(Duration::from_millis)?,
-            event_retention: hours("EVENT_RETENTION_HOURS", get("EVENT_RETENTION_HOURS", "168"))?,
-            cors_allowed_origins: parse_cors(get("CORS_ALLOWED_ORIGINS", ""))?,
-            shutdown_grace: seconds(
-                "SHUTDOWN_GRACE_SECS",
-                get("SHUTDOWN_GRACE_SECS", "10"),
-                1..=300,
-                "a whole number of seconds from 1 to 300",
-            )?,
-            tls: parse_tls(get("TLS_CERT_PATH", ""), get("TLS_KEY_PATH", ""))?,
-            request_head_timeout: seconds(
-                "REQUEST_HEAD_TIMEOUT_SECS",
-                get("REQUEST_HEAD_TIMEOUT_SECS", "5"),
-                1..=300,
-                "a whole number of seconds from 1 to 300",
-            )?,
-            request_body_timeout: seconds(
-                "REQUEST_BODY_TIMEOUT_SECS",
-                get("REQUEST_BODY_TIMEOUT_SECS", "10"),
-                1..=300,
-                "a whole number of seconds from 1 to 300",
-            )?,
-            log_filter: parse_log_filter(get("RUST_LOG", "info"))?,
-            log_format: parse("LOG_FORMAT", get("LOG_FORMAT", "text"), "`text` or `json`")?,
+            database_url: parse_database_url(DATABASE_URL.read(lookup))?,
+            sqlite_busy_timeout: Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.number(lookup)?),
+            min_free_disk_mb: MIN_FREE_DISK_MB.number(lookup)?,
+            bind_addr: BIND_ADDR.parsed(lookup)?,
+            sse_keep_alive: Duration::from_secs(SSE_KEEP_ALIVE_SECS.number(lookup)?),
+            sse_retry: Duration::from_millis(SSE_RETRY_MS.number(lookup)?),
+            sse_coalesce: Duration::from_millis(SSE_COALESCE_MS.number(lookup)?),
+            event_retention: Duration::from_hours(EVENT_RETENTION_HOURS.number(lookup)?),
+            cors_allowed_origins: parse_cors(CORS_ALLOWED_ORIGINS.read(lookup))?,
+            shutdown_grace: Duration::from_secs(SHUTDOWN_GRACE_SECS.number(lookup)?),
+            tls: parse_tls(TLS_CERT_PATH.read(lookup), TLS_KEY_PATH.read(lookup))?,
+            request_head_timeout: Duration::from_secs(REQUEST_HEAD_TIMEOUT_SECS.number(lookup)?),
+            request_body_timeout: Duration::from_secs(REQUEST_BODY_TIMEOUT_SECS.number(lookup)?),
+            log_filter: parse_log_filter(RUST_LOG.read(lookup))?,
+            log_format: LOG_FORMAT.parsed(lookup)?,
             jwt_secret: None,
-            max_streams_per_subject: usize_in(
-                "MAX_STREAMS_PER_SUBJECT",
-                get("MAX_STREAMS_PER_SUBJECT", "32"),
-                1..=1_000_000,
-            )?,
-            max_publish_per_minute: ranged(
-                "MAX_PUBLISH_PER_MINUTE",
-                get("MAX_PUBLISH_PER_MINUTE", "600"),
-                1..=1_000_000,
-                "a whole number of notifications from 1 to 1000000",
-            )
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))?,
-            max_streams: match get("MAX_STREAMS", "").as_str() {
-                "" => None,
-                raw => Some(usize_in("MAX_STREAMS", raw.to_owned(), 1..=10_000_000)?),
-            },
+            max_streams_per_subject: MAX_STREAMS_PER_SUBJECT.number(lookup)?,
+            max_publish_per_minute: MAX_PUBLISH_PER_MINUTE.number(lookup)?,
+            max_streams: MAX_STREAMS.optional_number(lookup)?,
         }
-        .secured_by(lookup("JWT_SECRET").unwrap_or_default())
+        // Untrimmed: a secret of only whitespace is refused, not taken as unset.
+        .secured_by(lookup(JWT_SECRET.name).unwrap_or_default())
     }
 
     /// Adds the token secret, refusing a weak one, and refuses to run open
     /// anywhere but on loopback.
     fn secured_by(mut self, secret: String) -> Result<Self, ConfigError> {
-        // The secret is never echoed back, not even when it is refused.
+        // The secret is never echoed back, not even when it is refused: the
+        // table makes `JWT_SECRET` an `Accepts::Secret`, which `refuse` redacts.
         if !secret.is_empty() && secret.trim().is_empty() {
             // Set, but to nothing usable: running open would be the opposite
             // of what whoever set it meant.
-            return Err(ConfigError {
-                variable: "JWT_SECRET",
-                value: "<redacted>".to_owned(),
-                expected: "a secret of at least 32 bytes, not only whitespace (leave it empty, \
-                           or unset, to run open on loopback)",
-            });
+            return Err(JWT_SECRET.refuse(
+                secret,
+                format!(
+                    "a secret of at least {MIN_SECRET_BYTES} bytes, not only whitespace (leave \
+                     it empty, or unset, to run open on loopback)"
+                ),
+            ));
         }
         let secret = secret.trim();
         if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError {
-                variable: "JWT_SECRET",
-                value: "<redacted>".to_owned(),
-                expected: "a secret of at least 32 bytes (e.g. `openssl rand -base64 48`)",
-            });
+            return Err(JWT_SECRET.invalid(secret.to_owned()));
         }
         if secret.is_empty() && !self.bind_addr.ip().is_loopback() {
-            return Err(ConfigError {
-                variable: "BIND_ADDR",
-                value: self.bind_addr.to_string(),
-                expected: "a loopback address while JWT_SECRET is unset: without a secret anyone \
-                           who can reach Herald may write, so set JWT_SECRET to listen beyond \
-                           this machine",
-            });
+            return Err(BIND_ADDR.refuse(
+                self.bind_addr.to_string(),
+                format!(
+                    "a loopback address while {secret_name} is unset: without a secret anyone \
+                     who can reach Herald may write, so set {secret_name} to listen beyond \
+                     this machine",
+                    secret_name = JWT_SECRET.name
+                ),
+            ));
         }
         self.jwt_secret = (!secret.is_empty()).then(|| SecretString::from(secret.to_owned()));
         Ok(self)
     }
 }
 
-fn usize_in(
-    variable: &'static str,
-    value: String,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<usize, ConfigError> {
-    match value.parse::<usize>() {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(ConfigError {
-            variable,
-            value,
-            expected: "a whole number within the documented range",
-        }),
-    }
-}
-
 fn parse_tls(cert: String, key: String) -> Result<Option<TlsFiles>, ConfigError> {
+    // Name the variable that is set: that is the one the operator typed.
+    let needs_too = |set: &Setting, value: String, missing: &Setting| {
+        let missing_file = missing.accepts.describe();
+        set.refuse(
+            value,
+            format!("HTTPS needs {} ({missing_file}) set too", missing.name),
+        )
+    };
     match (cert.is_empty(), key.is_empty()) {
         (true, true) => Ok(None),
         (false, false) => Ok(Some(TlsFiles {
             cert_path: cert.into(),
             key_path: key.into(),
         })),
-        // Name the variable that is set: that is the one the operator typed.
-        (false, true) => Err(ConfigError {
-            variable: "TLS_CERT_PATH",
-            value: cert,
-            expected: "HTTPS needs TLS_KEY_PATH (a PEM private key) set too",
-        }),
-        (true, false) => Err(ConfigError {
-            variable: "TLS_KEY_PATH",
-            value: key,
-            expected: "HTTPS needs TLS_CERT_PATH (a PEM certificate chain) set too",
-        }),
+        (false, true) => Err(needs_too(&TLS_CERT_PATH, cert, &TLS_KEY_PATH)),
+        (true, false) => Err(needs_too(&TLS_KEY_PATH, key, &TLS_CERT_PATH)),
     }
-}
-
-fn parse<T: FromStr>(
-    variable: &'static str,
-    value: String,
-    expected: &'static str,
-) -> Result<T, ConfigError> {
-    value.parse().map_err(|_| ConfigError {
-        variable,
-        value,
-        expected,
-    })
-}
-
-fn ranged(
-    variable: &'static str,
-    value: String,
-    range: std::ops::RangeInclusive<u64>,
-    expected: &'static str,
-) -> Result<u64, ConfigError> {
-    match value.parse::<u64>() {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(ConfigError {
-            variable,
-            value,
-            expected,
-        }),
-    }
-}
-
-fn seconds(
-    variable: &'static str,
-    value: String,
-    range: std::ops::RangeInclusive<u64>,
-    expected: &'static str,
-) -> Result<Duration, ConfigError> {
-    ranged(variable, value, range, expected).map(Duration::from_secs)
-}
-
-fn millis(variable: &'static str, value: String) -> Result<Duration, ConfigError> {
-    ranged(
-        variable,
-        value,
-        0..=3_600_000,
-        "a whole number of milliseconds up to 3600000",
-    )
-    .map(Duration::from_millis)
-}
-
-fn hours(variable: &'static str, value: String) -> Result<Duration, ConfigError> {
-    ranged(
-        variable,
-        value,
-        1..=87_600,
-        "a whole number of hours from 1 to 87600",
-    )
-    .map(|h| Duration::from_secs(h * 3600))
 }
 
 fn parse_database_url(value: String) -> Result<DatabaseUrl, ConfigError> {
@@ -358,22 +243,14 @@ fn parse_database_url(value: String) -> Result<DatabaseUrl, ConfigError> {
     {
         Ok(DatabaseUrl(value.into()))
     } else {
-        Err(ConfigError {
-            variable: "DATABASE_URL",
-            value: redact_password(&value),
-            expected: "a sqlite:// or postgres:// URL",
-        })
+        Err(DATABASE_URL.invalid(redact_password(&value)))
     }
 }
 
 fn parse_log_filter(value: String) -> Result<String, ConfigError> {
     match tracing_subscriber::EnvFilter::try_new(&value) {
         Ok(_) => Ok(value),
-        Err(_) => Err(ConfigError {
-            variable: "RUST_LOG",
-            value,
-            expected: "a log filter such as `info` or `warn,herald=debug`",
-        }),
+        Err(_) => Err(RUST_LOG.invalid(value)),
     }
 }
 
@@ -386,11 +263,7 @@ fn parse_cors(value: String) -> Result<CorsOrigins, ConfigError> {
     }
     match value.split(',').map(|o| parse_origin(o.trim())).collect() {
         Some(origins) => Ok(CorsOrigins::List(origins)),
-        None => Err(ConfigError {
-            variable: "CORS_ALLOWED_ORIGINS",
-            value,
-            expected: "`*` or comma-separated origins, each scheme://host[:port] with no path, such as https://app.example.com",
-        }),
+        None => Err(CORS_ALLOWED_ORIGINS.invalid(value)),
     }
 }
 
@@ -461,7 +334,7 @@ mod tests {
     #[test]
     fn defaults_serve_the_embedded_database_on_loopback() -> Result<(), ConfigError> {
         let s = settings(&[])?;
-        assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.database_url.expose(), DATABASE_URL.default);
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.sse_keep_alive, Duration::from_secs(15));
         assert_eq!(s.sse_retry, Duration::from_millis(3000));
