@@ -1,15 +1,61 @@
 //! Herald: users CRUD whose every committed write streams live over
 //! Server-Sent Events, replayable with `Last-Event-ID`.
+//!
+//! # Map
+//!
+//! Layers, lowest first; a module uses only those above it in this list,
+//! never one below.
+//!
+//! - [`lock`], [`open_files`]: small utilities.
+//! - [`domain`]: the values Herald deals in, each parsed from what clients
+//!   send (`UserName`, `Email`, `Topic`, the event envelope, …). No I/O.
+//! - [`config`]: the settings, each named once in `config/settings_table.rs`.
+//! - [`db`]: the database. Connecting and migrating, the event log, reads
+//!   (`db::Reader`), and **the one write path** (`db::writer`): a write runs
+//!   in a batch transaction with the event it makes, commits, and is then
+//!   announced through [`db::Announce`]. Nothing here knows of HTTP or
+//!   streams.
+//! - [`metrics`]: the registry `/metrics` reads.
+//! - [`sse`]: fan-out. `SseNotifier` implements `db::Announce`: the live feed
+//!   every stream reads, shared reads of the log for replays, the relay that
+//!   delivers other instances' events and notices a log that went back, and
+//!   one `Subscription` per open stream. Nothing here knows of HTTP.
+//! - [`auth`]: tokens, scopes and the principal a request acts as.
+//! - [`http`]: routes, handlers, extractors, the OpenAPI document, and the
+//!   one mapping from errors to responses (`http::error`).
+//! - [`tasks`]: the supervisor of background tasks.
+//! - [`startup`]: builds the application from `Settings` and owns its
+//!   shutdown (`StopHandle`); [`cli`], [`telemetry`] and [`tls`] serve it.
+//! - `main.rs`: reads the settings, starts, waits for a signal.
+//!
+//! # Data flow
+//!
+//! A write: handler → `db::writer` (transaction: row + event, commit) →
+//! `SseNotifier` as `db::Announce` → the live feed → every `Subscription`
+//! whose topics match → its connection. Handlers never format SSE frames;
+//! the notifier never touches HTTP; the database layer never touches
+//! either. A stream that falls behind, resumes, or lives on another
+//! instance reads the same events from the log.
+//!
+//! # Errors
+//!
+//! Each layer answers with its own: `domain` with field errors
+//! (`FieldErrors`, `NotificationProblem`), `db` with [`db::Error`]
+//! (unavailable, full, duplicate, stale version, …), `auth` with
+//! `TokenError` and `Forbidden`, `config` with `ConfigError`. The HTTP
+//! layer's [`http::ApiError`] wraps them, and `http::error` turns each into
+//! one status and one JSON body, beside the OpenAPI components that
+//! document them.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod error;
 pub mod http;
-pub mod limits;
+pub mod lock;
 pub mod metrics;
+pub mod open_files;
 pub mod sse;
 pub mod startup;
 pub mod tasks;

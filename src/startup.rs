@@ -16,7 +16,7 @@ use crate::auth::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
-use crate::db::{self, DatabaseConfig, DiskSpace, event_log, retention};
+use crate::db::{self, DatabaseConfig, DiskSpace, Reader, retention};
 use crate::http::{Auth, BodyDeadline, OpenApiDocument, PublishRate, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
@@ -57,9 +57,10 @@ impl Application {
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
         let metrics = Arc::new(Metrics::new());
+        let reader = Reader::new(db.clone());
         let notifier = Arc::new(SseNotifier::new(
-            event_log::last_id(&db).await?,
-            db.clone(),
+            reader.last_event_id().await?,
+            reader.clone(),
             FeedSettings {
                 capacity: LIVE_FEED_CAPACITY,
                 window: settings.sse_coalesce,
@@ -73,10 +74,10 @@ impl Application {
         let disk = DiskSpace::of(&db, settings.min_free_disk_mb);
         let (writer, writer_task) = Writer::spawn(database, disk.clone());
         let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier, &writer);
-        let open_files = crate::limits::raise_open_files_limit();
+        let open_files = crate::open_files::raise_open_files_limit();
         let max_streams = settings
             .max_streams
-            .unwrap_or_else(|| crate::limits::streams_within(open_files));
+            .unwrap_or_else(|| crate::open_files::streams_within(open_files));
         tracing::info!(open_files, max_streams, "open-file limit");
         log_authentication_mode(&settings);
         let readiness = Readiness {
@@ -89,7 +90,7 @@ impl Application {
             listener,
             &settings,
             Shared {
-                db: db.clone(),
+                reader,
                 writer: writer.clone(),
                 notifier: notifier.clone(),
                 readiness,
@@ -251,7 +252,7 @@ fn listener_address(settings: &Settings, port: u16) -> String {
 
 /// What every request handler may be given.
 struct Shared {
-    db: DatabaseConnection,
+    reader: Reader,
     writer: Writer,
     notifier: Arc<SseNotifier>,
     readiness: Readiness,
@@ -270,7 +271,7 @@ fn serve(
         retry: settings.sse_retry,
     });
     let cors_origins = settings.cors_allowed_origins.clone();
-    let db = web::Data::new(shared.db);
+    let reader = web::Data::new(shared.reader);
     let writer = web::Data::new(shared.writer);
     let notifier = web::Data::from(shared.notifier);
     let readiness = web::Data::new(shared.readiness);
@@ -295,7 +296,7 @@ fn serve(
             .wrap(from_fn(crate::http::json_errors))
             .wrap(from_fn(crate::http::finish_response))
             .wrap(TracingLogger::<crate::http::RequestSpan>::new())
-            .app_data(db.clone())
+            .app_data(reader.clone())
             .app_data(writer.clone())
             .app_data(notifier.clone())
             .app_data(stream_settings.clone())

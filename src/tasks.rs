@@ -9,9 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::lock::lock;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
@@ -198,10 +199,6 @@ fn failures_after(previous: u32, ran_for: Duration) -> u32 {
 fn backoff(first: Duration, failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(31);
     first.saturating_mul(1 << doublings).min(MAX_BACKOFF)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -6,6 +6,6 @@ mod principal;
 mod scope;
 mod tokens;
 
-pub use principal::{Credential, Principal};
+pub use principal::{Credential, Forbidden, Principal};
 pub use scope::{Scope, Scopes};
 pub use tokens::{MIN_SECRET_BYTES, TokenError, TokenKeys};

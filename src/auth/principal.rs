@@ -2,7 +2,15 @@ use chrono::{DateTime, Utc};
 
 use super::{Scope, Scopes};
 use crate::domain::TopicFilter;
-use crate::error::Error;
+
+/// What a principal may not do: the HTTP layer answers it `403` with this
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Forbidden {
+    pub code: &'static str,
+    pub message: String,
+}
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,12 +96,12 @@ impl Principal {
         self.credential
     }
 
-    /// `403` unless the token grants `scope`.
-    pub fn require(&self, scope: Scope) -> Result<(), Error> {
+    /// Refused unless the token grants `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), Forbidden> {
         if self.scopes.contains(scope) {
             Ok(())
         } else {
-            Err(Error::Forbidden {
+            Err(Forbidden {
                 code: "insufficient_scope",
                 message: format!("this token does not grant the scope {}", scope.name()),
             })
@@ -103,13 +111,13 @@ impl Principal {
     /// The topics a stream receives: those it asked for, all of which this
     /// principal must be allowed to read, or without a request every topic
     /// it may read.
-    pub fn stream_topics(&self, requested: Option<TopicFilter>) -> Result<TopicFilter, Error> {
+    pub fn stream_topics(&self, requested: Option<TopicFilter>) -> Result<TopicFilter, Forbidden> {
         let Some(requested) = requested else {
             return Ok(self.topics.clone());
         };
         match requested.first_outside(&self.topics) {
             None => Ok(requested),
-            Some(pattern) => Err(Error::Forbidden {
+            Some(pattern) => Err(Forbidden {
                 code: "topic_not_allowed",
                 message: format!("this token may not subscribe to {pattern}"),
             }),

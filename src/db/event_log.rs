@@ -53,7 +53,9 @@ impl From<event::Model> for LoggedEvent {
 /// database's clock on PostgreSQL, which every instance shares (an
 /// embedded SQLite database has only this process's clock): times then
 /// follow ids whatever the instances' own clocks say.
-pub async fn lock_counter(txn: &impl ConnectionTrait) -> Result<(i64, DateTime<Utc>), DbErr> {
+pub(super) async fn lock_counter(
+    txn: &impl ConnectionTrait,
+) -> Result<(i64, DateTime<Utc>), DbErr> {
     let backend = txn.get_database_backend();
     let sql = if backend == DbBackend::Postgres {
         "UPDATE event_counter SET last_id = last_id WHERE id = 1 \
@@ -76,7 +78,7 @@ pub async fn lock_counter(txn: &impl ConnectionTrait) -> Result<(i64, DateTime<U
 }
 
 /// The id of the newest committed event, whether or not it is still retained.
-pub async fn last_id(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+pub(super) async fn last_id(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
     let statement = Statement::from_string(
         conn.get_database_backend(),
         "SELECT last_id FROM event_counter WHERE id = 1",
@@ -91,7 +93,10 @@ fn read_counter(row: Option<sea_orm::QueryResult>) -> Result<i64, DbErr> {
 
 /// Appends `events`, whose ids follow the counter locked by
 /// [`lock_counter`] in the same transaction, and moves the counter on.
-pub async fn append(txn: &impl ConnectionTrait, events: &[LoggedEvent]) -> Result<(), DbErr> {
+pub(super) async fn append(
+    txn: &impl ConnectionTrait,
+    events: &[LoggedEvent],
+) -> Result<(), DbErr> {
     let Some(last) = events.last() else {
         return Ok(());
     };
@@ -140,7 +145,7 @@ async fn wake_other_instances(txn: &impl ConnectionTrait, id: i64) -> Result<(),
 }
 
 /// The retained events with ids in `(after, through]`, in id order.
-pub async fn read_range(
+pub(super) async fn read_range(
     conn: &impl ConnectionTrait,
     after: i64,
     through: i64,
@@ -160,7 +165,7 @@ pub async fn read_range(
 /// committed before `cutoff`: it stops at the first one that was not, even
 /// if later ones are older, so that what remains of the log has no hole.
 /// Returns how many it deleted.
-pub async fn prune_prefix(
+pub(super) async fn prune_prefix(
     txn: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
     limit: u64,

@@ -1,33 +1,36 @@
 //! The database layer: connecting, the users table, the event log, and the
 //! write transactions that change both at once.
 
+mod announce;
 mod connection;
 mod disk_space;
-pub mod entities;
+mod entities;
+mod error;
 pub mod event_log;
-pub mod idempotency;
+mod idempotency;
 pub mod listener;
 pub mod notification_writes;
+mod reader;
 pub mod retention;
 pub mod user_writes;
-pub mod users;
+mod users;
 mod write_health;
 pub mod writer;
 
-pub use connection::{DatabaseConfig, IDLE_IN_TRANSACTION_TIMEOUT, LOCK_TIMEOUT};
+pub use announce::Announce;
+pub use connection::DatabaseConfig;
 pub use disk_space::{DiskSpace, LowDiskSpace};
+pub use error::Error;
+use error::{database_error, sqlite_primary_code};
+pub use reader::{PoolUsage, Reader};
 pub use write_health::WriteHealth;
 
 use std::path::PathBuf;
 
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::sqlx::error::DatabaseError;
 use sea_orm::sqlx::postgres::PgConnection;
-use sea_orm::sqlx::sqlite::SqliteError;
 use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
 /// Why Herald could not open its database.
 #[derive(Debug, thiserror::Error)]
@@ -191,23 +194,6 @@ async fn check_writable(db: &DatabaseConnection) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// The error the database itself answered with, if `error` is one.
-pub(crate) fn database_error(error: &DbErr) -> Option<&dyn DatabaseError> {
-    match error {
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => e.as_database_error(),
-        _ => None,
-    }
-}
-
-/// SQLite's primary result code: extended codes carry it in their low byte.
-pub(crate) fn sqlite_primary_code(error: &dyn DatabaseError) -> Option<i32> {
-    error.try_downcast_ref::<SqliteError>()?;
-    let code: i32 = error.code()?.parse().ok()?;
-    Some(code & 0xff)
-}
-
 const SQLITE_READONLY: i32 = 8;
 
 fn is_read_only(error: &DbErr) -> bool {
@@ -216,28 +202,4 @@ fn is_read_only(error: &DbErr) -> bool {
             // PostgreSQL: read_only_sql_transaction
             || e.code().as_deref() == Some("25006")
     })
-}
-
-/// Connections the pool holds open, and how many of them are lent out.
-pub struct PoolUsage {
-    pub open: u32,
-    pub in_use: u32,
-}
-
-pub fn pool_usage(db: &DatabaseConnection) -> PoolUsage {
-    // Each backend has its own pool type; asking for the other one panics.
-    let (open, idle) = match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let pool = db.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        _ => {
-            let pool = db.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-    };
-    PoolUsage {
-        open,
-        in_use: open.saturating_sub(u32::try_from(idle).unwrap_or(open)),
-    }
 }

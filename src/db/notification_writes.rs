@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::Error;
+use super::announce::Announce;
 use super::idempotency::{self, Remembered};
 use super::writer::{Change, Writer};
 use crate::domain::NewNotification;
-use crate::error::Error;
-use crate::sse::SseNotifier;
 
 /// Where a notification went: its event id and topic.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -29,12 +29,12 @@ pub struct IdempotencyKey {
 /// it publishes nothing and returns what the first request published.
 pub async fn publish(
     writer: &Writer,
-    notifier: &Arc<SseNotifier>,
+    announce: Arc<dyn Announce>,
     notification: NewNotification,
     idempotency_key: Option<IdempotencyKey>,
 ) -> Result<Published, Error> {
     writer
-        .write(notifier, move |txn, slot| {
+        .write(announce, move |txn, slot| {
             let (notification, idempotency_key) = (notification.clone(), idempotency_key.clone());
             Box::pin(async move {
                 let (event_id, at) = (slot.event_id, slot.now);

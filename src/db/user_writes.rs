@@ -5,19 +5,19 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseTransaction;
 
+use super::Error;
+use super::announce::Announce;
 use super::users;
 use super::writer::{Change, Writer};
 use crate::domain::{EventDraft, IfMatch, NewUser, User, UserId, UserPatch};
-use crate::error::Error;
-use crate::sse::SseNotifier;
 
 pub async fn create(
     writer: &Writer,
-    notifier: &Arc<SseNotifier>,
+    announce: Arc<dyn Announce>,
     new: NewUser,
 ) -> Result<User, Error> {
     writer
-        .write(notifier, move |txn, slot| {
+        .write(announce, move |txn, slot| {
             let new = new.clone();
             Box::pin(async move {
                 let user = User {
@@ -44,13 +44,13 @@ pub async fn create(
 /// Applies `patch`; a patch that changes nothing commits nothing.
 pub async fn update(
     writer: &Writer,
-    notifier: &Arc<SseNotifier>,
+    announce: Arc<dyn Announce>,
     id: UserId,
     patch: UserPatch,
     if_match: IfMatch,
 ) -> Result<User, Error> {
     writer
-        .write(notifier, move |txn, slot| {
+        .write(announce, move |txn, slot| {
             let (patch, if_match) = (patch.clone(), if_match.clone());
             Box::pin(async move {
                 let current = current_version(txn, id, &if_match).await?;
@@ -75,12 +75,12 @@ pub async fn update(
 
 pub async fn delete(
     writer: &Writer,
-    notifier: &Arc<SseNotifier>,
+    announce: Arc<dyn Announce>,
     id: UserId,
     if_match: IfMatch,
 ) -> Result<(), Error> {
     writer
-        .write(notifier, move |txn, slot| {
+        .write(announce, move |txn, slot| {
             let if_match = if_match.clone();
             Box::pin(async move {
                 current_version(txn, id, &if_match).await?;

@@ -14,7 +14,7 @@ use super::entities::user;
 use super::event_log;
 use crate::domain::{Email, User, UserId, UserName};
 
-pub async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
+pub(super) async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
     Ok(user::Entity::find_by_id(id.uuid())
         .one(conn)
         .await?
@@ -23,7 +23,7 @@ pub async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User
 
 /// Up to `limit` users in id order, after the user `after` when given: ids
 /// never change, so following pages visits every user exactly once.
-pub async fn page(
+pub(super) async fn page(
     conn: &impl ConnectionTrait,
     after: Option<UserId>,
     limit: u64,
@@ -40,7 +40,7 @@ pub async fn page(
 /// A page of users and the id of the newest event they reflect, read from
 /// one snapshot: a client that subscribes after that id misses nothing and
 /// sees nothing twice.
-pub async fn page_as_of_event(
+pub(super) async fn page_as_of_event(
     db: &DatabaseConnection,
     after: Option<UserId>,
     limit: u64,
@@ -59,7 +59,7 @@ pub async fn page_as_of_event(
 /// Inserts `user` unless its name or email is taken; returns the field
 /// that is, without an error that would abort a PostgreSQL transaction
 /// shared with other writes.
-pub async fn insert_unless_taken(
+pub(super) async fn insert_unless_taken(
     conn: &impl ConnectionTrait,
     user: &User,
 ) -> Result<Option<&'static str>, DbErr> {
@@ -75,7 +75,7 @@ pub async fn insert_unless_taken(
 }
 
 /// Which of `user`'s unique fields another user already has, if any.
-pub async fn taken_field(
+pub(super) async fn taken_field(
     conn: &impl ConnectionTrait,
     user: &User,
 ) -> Result<Option<&'static str>, DbErr> {
@@ -98,12 +98,12 @@ pub async fn taken_field(
     }))
 }
 
-pub async fn update(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
+pub(super) async fn update(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
     user::Entity::update(row(user)).exec(conn).await?;
     Ok(())
 }
 
-pub async fn delete(conn: &impl ConnectionTrait, id: UserId) -> Result<(), DbErr> {
+pub(super) async fn delete(conn: &impl ConnectionTrait, id: UserId) -> Result<(), DbErr> {
     user::Entity::delete_many()
         .filter(user::Column::Id.eq(id.uuid()))
         .exec(conn)

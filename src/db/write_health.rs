@@ -2,9 +2,10 @@
 //! failing for the environment's reasons (the database away, the disk
 //! full), and whether a batch has been waiting on the database too long.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::lock::lock;
 use tokio::time::Instant;
 
 /// A batch waiting on the database longer than this makes the instance
@@ -60,6 +61,6 @@ impl WriteHealth {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.0)
     }
 }

@@ -40,13 +40,13 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::Error;
+use super::announce::Announce;
 use super::connection::DatabaseConfig;
 use super::disk_space::DiskSpace;
 use super::event_log::{self, LoggedEvent};
 use super::write_health::WriteHealth;
 use crate::domain::EventDraft;
-use crate::error::Error;
-use crate::sse::SseNotifier;
 
 /// Writes waiting for a batch; past this a write is refused with `503`
 /// rather than queued without bound.
@@ -136,16 +136,15 @@ impl Writer {
     }
 
     /// Runs `write` in the next batch, commits it, announces its event to
-    /// `notifier` and returns what the write returned.
-    pub async fn write<T, F>(&self, notifier: &Arc<SseNotifier>, write: F) -> Result<T, Error>
+    /// `announce` and returns what the write returned.
+    pub async fn write<T, F>(&self, announce: Arc<dyn Announce>, write: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
             + Send
             + 'static,
     {
-        self.submit(Some(notifier.clone()), Growth::Adds, write)
-            .await
+        self.submit(Some(announce), Growth::Adds, write).await
     }
 
     /// Runs `maintenance`, which changes no data clients see and makes no
@@ -163,7 +162,7 @@ impl Writer {
 
     async fn submit<T, F>(
         &self,
-        notifier: Option<Arc<SseNotifier>>,
+        announce: Option<Arc<dyn Announce>>,
         growth: Growth,
         write: F,
     ) -> Result<T, Error>
@@ -180,7 +179,7 @@ impl Writer {
                 outcome: None,
                 reply,
             }),
-            notifier,
+            announce,
             growth,
             event: None,
         };
@@ -197,8 +196,8 @@ impl Writer {
 
 struct Job {
     pending: Box<dyn Stage>,
-    /// Who announces the event; `None` for maintenance, which makes none.
-    notifier: Option<Arc<SseNotifier>>,
+    /// Who hears of its event; `None` for maintenance, which makes none.
+    announce: Option<Arc<dyn Announce>>,
     growth: Growth,
     /// The index of its event among the batch's, in the current attempt.
     event: Option<usize>,
@@ -351,7 +350,7 @@ impl Committer {
                     continue;
                 }
                 Ok(Ok(Err(BatchFailure::Batch(error)))) => error,
-                Ok(Err(_)) => Error::DatabaseUnavailable(DbErr::Custom(format!(
+                Ok(Err(_)) => Error::Unavailable(DbErr::Custom(format!(
                     "the database did not commit within {BATCH_TIMEOUT:?}"
                 ))),
                 Err(_) => Error::Internal(anyhow::anyhow!("a write panicked")),
@@ -481,12 +480,12 @@ fn announce(jobs: Vec<Job>, events: &[LoggedEvent]) {
     let mut announced = Vec::with_capacity(events.len());
     for job in jobs {
         let event = job.event.and_then(|index| events.get(index));
-        if let (Some(event), Some(notifier)) = (event, job.notifier) {
-            announced.push((notifier, event));
+        if let (Some(event), Some(announce)) = (event, job.announce) {
+            announced.push((announce, event));
         }
         job.pending.finish(Ok(event));
     }
-    for (notifier, event) in announced {
-        notifier.publish(event);
+    for (announce, event) in announced {
+        announce.announce(event);
     }
 }

@@ -5,10 +5,16 @@
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// The longest name, in characters.
+    pub const MAX_LEN: usize = 100;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
-        if length > 100 {
-            Err(format!("must be at most 100 characters long, got {length}"))
+        if length > Self::MAX_LEN {
+            Err(format!(
+                "must be at most {} characters long, got {length}",
+                Self::MAX_LEN
+            ))
         } else if raw.chars().all(is_blank) {
             Err("must contain something visible (send null to clear it)".to_owned())
         } else if raw.chars().any(char::is_control) {

@@ -4,10 +4,13 @@
 pub struct Email(String);
 
 impl Email {
+    /// The longest address, in characters.
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         const INVALID: &str = "must be an email address such as name@example.com";
-        if raw.chars().count() > 254 {
-            return Err("must be at most 254 characters long".to_owned());
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters long", Self::MAX_LEN));
         }
         let Some((local, domain)) = raw.rsplit_once('@') else {
             return Err(INVALID.to_owned());

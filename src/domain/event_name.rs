@@ -1,7 +1,3 @@
-/// Names Herald gives its own events, and those `EventSource` fires for its
-/// own reasons (`error` would make a healthy stream look broken, `open` a
-/// new connection); a publisher may not borrow them, so a page can tell
-/// Herald's events from an application's.
 const RESERVED: [&str; 9] = [
     "message",
     "error",
@@ -20,10 +16,22 @@ const RESERVED: [&str; 9] = [
 pub struct EventName(String);
 
 impl EventName {
+    /// The longest name, in characters.
+    pub const MAX_LEN: usize = 64;
+
+    /// Names Herald gives its own events, and those `EventSource` fires for
+    /// its own reasons (`error` would make a healthy stream look broken,
+    /// `open` a new connection); a publisher may not borrow them, so a page
+    /// can tell Herald's events from an application's.
+    pub const RESERVED: [&str; 9] = RESERVED;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
-        if !(1..=64).contains(&length) {
-            return Err(format!("must be 1 to 64 characters long, got {length}"));
+        if !(1..=Self::MAX_LEN).contains(&length) {
+            return Err(format!(
+                "must be 1 to {} characters long, got {length}",
+                Self::MAX_LEN
+            ));
         }
         if !raw
             .chars()

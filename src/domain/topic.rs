@@ -2,9 +2,6 @@ use std::collections::HashSet;
 
 use super::UserId;
 
-/// The longest topic name.
-const MAX_TOPIC_LEN: usize = 200;
-
 /// Topics under this prefix carry data changes; only committed writes are
 /// published there, so a client can trust a `users/…` event.
 const USERS_PREFIX: &str = "users/";
@@ -16,11 +13,15 @@ const USERS_PREFIX: &str = "users/";
 pub struct Topic(String);
 
 impl Topic {
+    /// The longest topic name, in characters.
+    pub const MAX_LEN: usize = 200;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
-        if !(1..=MAX_TOPIC_LEN).contains(&length) {
+        if !(1..=Self::MAX_LEN).contains(&length) {
             return Err(format!(
-                "a topic is 1 to {MAX_TOPIC_LEN} characters long, got {length}"
+                "a topic is 1 to {} characters long, got {length}",
+                Self::MAX_LEN
             ));
         }
         if let Some(bad) = raw.chars().find(|c| !is_topic_char(*c)) {

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
+use crate::lock::lock;
 use uuid::{ContextV7, Timestamp, Uuid};
 
 /// A user as clients see it, in responses and in events.
@@ -46,7 +47,7 @@ impl UserId {
     /// The id of a user created at `time`: ids sort by creation time, read
     /// from the clock every instance shares rather than each one's own.
     pub fn created_at(time: DateTime<Utc>) -> Self {
-        let context = V7_CONTEXT.lock().unwrap_or_else(PoisonError::into_inner);
+        let context = lock(&V7_CONTEXT);
         let seconds = u64::try_from(time.timestamp()).unwrap_or_default();
         let timestamp = Timestamp::from_unix(&*context, seconds, time.timestamp_subsec_nanos());
         Self(Uuid::new_v7(timestamp))

@@ -6,11 +6,19 @@
 pub struct UserName(String);
 
 impl UserName {
+    /// The shortest and longest names, in characters.
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 32;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-        if !(3..=32).contains(&length) {
-            Err(format!("must be 3 to 32 characters long, got {length}"))
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&length) {
+            Err(format!(
+                "must be {} to {} characters long, got {length}",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            ))
         } else if !raw.chars().all(allowed) {
             Err("may contain only ASCII letters, digits, '_', '.' and '-'".to_owned())
         } else {

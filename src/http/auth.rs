@@ -9,9 +9,9 @@ use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 
+use super::error::ApiError;
 use crate::auth::{Credential, Principal, Scope, TokenKeys};
 use crate::config::CorsOrigins;
-use crate::error::Error;
 
 /// The cookie `POST /api/v1/session` sets: how a browser's `EventSource`,
 /// which cannot send headers, authenticates.
@@ -58,12 +58,16 @@ impl Needs for Publish {
 }
 
 impl<S: Needs> FromRequest for Authorized<S> {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let authorized = authenticate(req, false)
-            .and_then(|principal| principal.require(S::SCOPE).map(|()| principal));
+        let authorized = authenticate(req, false).and_then(|principal| {
+            principal
+                .require(S::SCOPE)
+                .map(|()| principal)
+                .map_err(ApiError::from)
+        });
         ready(authorized.map(|principal| Self(principal, PhantomData)))
     }
 }
@@ -73,8 +77,8 @@ impl<S: Needs> FromRequest for Authorized<S> {
 pub struct StreamCaller(pub Principal);
 
 impl FromRequest for Caller {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req, false).map(Self))
@@ -82,17 +86,17 @@ impl FromRequest for Caller {
 }
 
 impl FromRequest for StreamCaller {
-    type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req, true).map(Self))
     }
 }
 
-fn authenticate(req: &HttpRequest, from_query: bool) -> Result<Principal, Error> {
+fn authenticate(req: &HttpRequest, from_query: bool) -> Result<Principal, ApiError> {
     let Some(auth) = req.app_data::<web::Data<Auth>>() else {
-        return Err(Error::Internal(anyhow::anyhow!(
+        return Err(ApiError::Internal(anyhow::anyhow!(
             "authentication is not configured"
         )));
     };
@@ -102,7 +106,7 @@ fn authenticate(req: &HttpRequest, from_query: bool) -> Result<Principal, Error>
     let (token, credential) = credential(req, from_query)?;
     let principal = keys
         .verify(&token)
-        .map_err(|problem| Error::Unauthorized(problem.to_string()))?
+        .map_err(|problem| ApiError::Unauthorized(problem.to_string()))?
         .via(credential);
     if credential == Credential::Cookie && !is_safe(req.method()) {
         check_origin(req, &auth.origins)?;
@@ -111,7 +115,7 @@ fn authenticate(req: &HttpRequest, from_query: bool) -> Result<Principal, Error>
 }
 
 /// The token a request carries, and where it came from.
-fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential), Error> {
+fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential), ApiError> {
     // Two credentials would leave it to each proxy and server along the way
     // to pick one, and they need not pick the same.
     if req
@@ -120,7 +124,7 @@ fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential
         .nth(1)
         .is_some()
     {
-        return Err(Error::bad_request(
+        return Err(ApiError::bad_request(
             "invalid_authorization",
             "a request carries at most one Authorization header",
         ));
@@ -129,7 +133,7 @@ fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential
         return bearer_token(req)
             .map(|token| (token.to_owned(), Credential::Bearer))
             .ok_or_else(|| {
-                Error::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
             });
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
@@ -138,7 +142,7 @@ fn credential(req: &HttpRequest, from_query: bool) -> Result<(String, Credential
     if from_query && let Some(token) = query_token(req.query_string()) {
         return Ok((token, Credential::Query));
     }
-    Err(Error::Unauthorized(
+    Err(ApiError::Unauthorized(
         "a token is required: send `Authorization: Bearer <token>`, or sign in with POST /api/v1/session"
             .into(),
     ))
@@ -167,7 +171,7 @@ fn is_safe(method: &Method) -> bool {
 /// A cookie goes with every request the browser makes to Herald, whichever
 /// page asks: a write on the strength of the cookie alone must come from
 /// Herald's own page or from a listed origin.
-fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), Error> {
+fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), ApiError> {
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -189,7 +193,7 @@ fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), Error> {
     if same_origin || listed {
         Ok(())
     } else {
-        Err(Error::Forbidden {
+        Err(ApiError::Forbidden {
             code: "origin_not_allowed",
             message: format!(
                 "a write signed in by cookie must come from this server's own page or a listed origin, not {}",
@@ -234,7 +238,7 @@ mod tests {
 
     use super::*;
 
-    fn write_from(origin: &str, request: TestRequest) -> Result<(), Error> {
+    fn write_from(origin: &str, request: TestRequest) -> Result<(), ApiError> {
         let req = request
             .insert_header((header::ORIGIN, origin))
             .to_http_request();

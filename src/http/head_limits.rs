@@ -5,10 +5,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
-use crate::error::Error;
-
-pub const MAX_REQUEST_LINE: usize = 8 * 1024;
-pub const MAX_HEADERS: usize = 16 * 1024;
+use super::error::ApiError;
+use super::limits::{MAX_HEADERS, MAX_REQUEST_LINE};
 
 pub async fn refuse_oversized_heads(
     req: ServiceRequest,
@@ -22,11 +20,11 @@ pub async fn refuse_oversized_heads(
         .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
         .sum();
     let refusal = if line > MAX_REQUEST_LINE {
-        Some(Error::UriTooLong {
+        Some(ApiError::UriTooLong {
             limit: MAX_REQUEST_LINE,
         })
     } else if headers > MAX_HEADERS {
-        Some(Error::HeadersTooLarge { limit: MAX_HEADERS })
+        Some(ApiError::HeadersTooLarge { limit: MAX_HEADERS })
     } else {
         None
     };

@@ -9,10 +9,9 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::error::ApiError;
+use super::limits::BODY_LIMIT;
 use crate::domain::FieldErrors;
-use crate::error::Error;
-
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Past this much a refused body is no longer read, and the connection is
 /// closed instead: reading it first is what lets a 413 reach the client
@@ -31,8 +30,8 @@ pub struct BodyDeadline {
 }
 
 impl FromRequest for JsonObject {
-    type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = matches!(
@@ -44,25 +43,25 @@ impl FromRequest for JsonObject {
         let deadline = req.app_data::<web::Data<BodyDeadline>>().cloned();
         Box::pin(async move {
             let deadline = deadline.ok_or_else(|| {
-                Error::Internal(anyhow::anyhow!("no BodyDeadline in the app data"))
+                ApiError::Internal(anyhow::anyhow!("no BodyDeadline in the app data"))
             })?;
             let body = tokio::select! {
                 read = tokio::time::timeout(deadline.timeout, read_body(&mut payload)) => {
-                    read.map_err(|_| Error::BodyTimeout)?
+                    read.map_err(|_| ApiError::BodyTimeout)?
                 }
-                () = deadline.shutdown.cancelled() => return Err(Error::BodyTimeout),
+                () = deadline.shutdown.cancelled() => return Err(ApiError::BodyTimeout),
             };
             if !is_json {
-                return Err(Error::UnsupportedMediaType);
+                return Err(ApiError::UnsupportedMediaType);
             }
-            let value: Value =
-                serde_json::from_slice(&body?).map_err(|e| Error::MalformedJson(e.to_string()))?;
+            let value: Value = serde_json::from_slice(&body?)
+                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
             match value {
                 Value::Object(object) => Ok(Self(object)),
                 _ => {
                     let mut errors = FieldErrors::default();
                     errors.add("body", "must be a JSON object");
-                    Err(Error::Validation(errors))
+                    Err(ApiError::Validation(errors))
                 }
             }
         })
@@ -71,12 +70,12 @@ impl FromRequest for JsonObject {
 
 /// Reads the whole body, or reports it too large once it has been read (up
 /// to `DRAIN_LIMIT`).
-async fn read_body(payload: &mut Payload) -> Result<Vec<u8>, Error> {
+async fn read_body(payload: &mut Payload) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     let mut seen = 0usize;
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| Error::MalformedJson(format!("the body could not be read: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::MalformedJson(format!("the body could not be read: {e}")))?;
         seen += chunk.len();
         if seen <= BODY_LIMIT {
             body.extend_from_slice(&chunk);
@@ -85,7 +84,7 @@ async fn read_body(payload: &mut Payload) -> Result<Vec<u8>, Error> {
         }
     }
     if seen > BODY_LIMIT {
-        return Err(Error::PayloadTooLarge { limit: BODY_LIMIT });
+        return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
     }
     Ok(body)
 }

@@ -6,7 +6,7 @@ use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::Method;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, Route, web};
 
-use crate::error::Error;
+use super::error::ApiError;
 
 pub fn get() -> Route {
     route(Method::GET)
@@ -77,10 +77,10 @@ impl Allowed {
 
 /// What a request no route took gets: `405` when its path has routes (for
 /// other methods), `404` when it has none.
-pub async fn unrouted(req: HttpRequest) -> Result<HttpResponse, Error> {
+pub async fn unrouted(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let allowed = req.extensions().get::<Allowed>().map(Allowed::header);
     Err(match allowed {
-        Some(allow) => Error::MethodNotAllowed { allow },
-        None => Error::RouteNotFound,
+        Some(allow) => ApiError::MethodNotAllowed { allow },
+        None => ApiError::RouteNotFound,
     })
 }

@@ -3,14 +3,16 @@
 
 mod auth;
 mod client_module;
-mod error_response;
+mod error;
 mod head_limits;
 mod json_body;
+mod json_errors;
+mod limits;
+mod live_page;
 mod methods;
 mod notifications;
 mod openapi;
 mod operations;
-mod page;
 mod publish_rate;
 mod request_log;
 mod routes;
@@ -19,9 +21,10 @@ mod stream;
 mod users;
 
 pub use auth::{Auth, SESSION_COOKIE};
-pub use error_response::json_errors;
+pub use error::ApiError;
 pub use head_limits::refuse_oversized_heads;
 pub use json_body::BodyDeadline;
+pub use json_errors::json_errors;
 pub use openapi::OpenApiDocument;
 pub use operations::Readiness;
 pub use publish_rate::PublishRate;

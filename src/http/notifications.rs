@@ -5,16 +5,17 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::{Authorized, Publish};
-use super::json_body::JsonObject;
-use super::openapi::{
+use super::error::ApiError;
+use super::error::{
     BadRequest, Conflict, Forbidden, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
+use super::json_body::JsonObject;
+use super::limits::MAX_IDEMPOTENCY_KEY;
 use super::publish_rate::PublishRate;
 use crate::db::notification_writes::{self, IdempotencyKey, Published};
 use crate::db::writer::Writer;
 use crate::domain::{MAX_DATA_BYTES, NewNotification, NotificationProblem};
-use crate::error::Error;
 use crate::sse::SseNotifier;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -54,34 +55,35 @@ pub async fn publish(
     notifier: web::Data<SseNotifier>,
     rate: web::Data<PublishRate>,
     body: JsonObject,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(req.headers())?.map(|key| IdempotencyKey {
         subject: caller.0.subject().to_owned(),
         key,
     });
     let notification = NewNotification::parse(body.0).map_err(|problem| match problem {
-        NotificationProblem::Invalid(fields) => Error::Validation(fields),
-        NotificationProblem::ReservedTopic(topic) => Error::ReservedTopic(topic),
-        NotificationProblem::DataTooLarge => Error::PayloadTooLarge {
+        NotificationProblem::Invalid(fields) => ApiError::Validation(fields),
+        NotificationProblem::ReservedTopic(topic) => ApiError::ReservedTopic(topic),
+        NotificationProblem::DataTooLarge => ApiError::PayloadTooLarge {
             limit: MAX_DATA_BYTES,
         },
     })?;
     // Counted once the request is known to be valid: a refused request
     // costs its sender nothing.
     rate.admit(caller.0.subject())
-        .map_err(|wait| Error::TooManyRequests {
+        .map_err(|wait| ApiError::TooManyRequests {
             message: "this token has published as many notifications as it may this minute \
                       (MAX_PUBLISH_PER_MINUTE); retry later"
                 .to_owned(),
             retry_after_secs: u32::try_from(wait.as_millis().div_ceil(1000).max(1))
                 .unwrap_or(u32::MAX),
         })?;
-    let published = notification_writes::publish(&writer, &notifier, notification, key).await?;
+    let published =
+        notification_writes::publish(&writer, notifier.into_inner(), notification, key).await?;
     Ok(HttpResponse::Accepted().json(published))
 }
 
 /// The `Idempotency-Key` header: 1–128 printable ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -89,13 +91,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
         .to_str()
         .ok()
         .filter(|key| {
-            (1..=128).contains(&key.len()) && key.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+            (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len())
+                && key.chars().all(|c| c == ' ' || c.is_ascii_graphic())
         })
         .map(|key| Some(key.to_owned()))
         .ok_or_else(|| {
-            Error::bad_request(
+            ApiError::bad_request(
                 "invalid_idempotency_key",
-                "Idempotency-Key must be 1 to 128 printable characters",
+                format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
             )
         })
 }

@@ -5,19 +5,23 @@
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use serde_json::json;
-use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 use super::auth::SESSION_COOKIE;
-use super::error_response::ErrorBody;
-use super::head_limits::{MAX_HEADERS, MAX_REQUEST_LINE};
-use super::json_body::BODY_LIMIT;
-use super::{client_module, notifications, operations, page, session, stream, users};
-use crate::domain::{MAX_DATA_BYTES, NewNotification, NewUser, UserPatch};
+use super::error::{
+    BadRequest, Conflict, ErrorBody, Forbidden, HeadersTooLarge, NotFound, PayloadTooLarge,
+    PreconditionFailed, ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity,
+    UnsupportedMediaType, UriTooLong,
+};
+use super::{client_module, live_page, notifications, operations, session, stream, users};
+use crate::domain::{
+    DisplayName, Email, EventName, MAX_DATA_BYTES, NewNotification, NewUser, Topic, UserName,
+    UserPatch,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,9 +47,9 @@ use crate::domain::{MAX_DATA_BYTES, NewNotification, NewUser, UserPatch};
         operations::healthz,
         operations::readyz,
         operations::metrics,
-        page::index,
-        page::script,
-        page::stylesheet,
+        live_page::index,
+        live_page::script,
+        live_page::stylesheet,
         client_module::module,
         document,
     ),
@@ -192,74 +196,6 @@ fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
     RefOr::Ref(Ref::from_response_name(R::response().0))
 }
 
-/// Error responses, each `{"error": {"code", "message", "details"}}`, shared
-/// by the operations that can give them; the description lists the codes.
-macro_rules! error_responses {
-    ($($name:ident: $description:expr $(, header $header:literal = $about:literal)?;)+) => {$(
-        pub struct $name;
-
-        impl<'r> ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
-                let content = ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name(ErrorBody::name())))
-                    .build();
-                let response = ResponseBuilder::new()
-                    .description($description)
-                    .content("application/json", content)
-                    $(.header(
-                        $header,
-                        HeaderBuilder::new()
-                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                            .description(Some($about))
-                            .build(),
-                    ))?
-                    .build();
-                (stringify!($name), response.into())
-            }
-        }
-    )+};
-}
-
-error_responses! {
-    BadRequest: "The request cannot be read. `code`: `malformed_json` (the body is not JSON), \
-        `invalid_id` (the path's id is not a UUID), `invalid_limit`, `invalid_cursor`, \
-        `invalid_query` (list parameters), `invalid_topic`, `too_many_topics`, \
-        `invalid_last_event_id` (stream parameters), `invalid_idempotency_key`.";
-    Unauthorized: "No valid token: missing, malformed, badly signed or expired \
-        (`code`: `unauthorized`). Only when Herald runs with `JWT_SECRET`.",
-        header "WWW-Authenticate" = "`Bearer`";
-    Forbidden: "The token does not allow this. `code`: `insufficient_scope` (the token lacks \
-        the scope), `topic_not_allowed` (a stream topic the token does not grant), \
-        `reserved_topic` (`users/…` carries data changes only), `origin_not_allowed` (a write \
-        signed in by cookie from a foreign page).";
-    NotFound: "No user has this id (`code`: `not_found`).";
-    Conflict: "`duplicate`: another user has this `user_name` or `email` (`details.field` \
-        says which); `idempotency_key_in_progress`: a request with this `Idempotency-Key` is \
-        still running, retry shortly.";
-    PreconditionFailed: "`If-Match` does not name the user's current version \
-        (`code`: `precondition_failed`, `details.current_version`); nothing changed.";
-    PayloadTooLarge: format!("The body is larger than {BODY_LIMIT} bytes, or a notification's \
-        `data` is larger than {MAX_DATA_BYTES} bytes as JSON (`code`: `payload_too_large`, \
-        `details.limit_bytes`).");
-    UriTooLong: format!("The request line is longer than {MAX_REQUEST_LINE} bytes \
-        (`code`: `uri_too_long`, `details.limit_bytes`).");
-    UnsupportedMediaType: "The body is not sent as `application/json` \
-        (`code`: `unsupported_media_type`).";
-    UnprocessableEntity: "`validation_failed`: invalid, missing or unknown fields, or a body \
-        that is not a JSON object (`details.fields` has a message per field); \
-        `idempotency_key_reused`: this `Idempotency-Key` came with a different request.";
-    TooManyRequests: "This token already holds as many open streams as it may, or has \
-        published as many notifications this minute as it may (`code`: `too_many_requests`).",
-        header "Retry-After" = "Seconds to wait before retrying";
-    HeadersTooLarge: format!("The request headers are larger than {MAX_HEADERS} bytes in all \
-        (`code`: `headers_too_large`, `details.limit_bytes`).");
-    ServiceUnavailable: "Retry later. `code`: `database_unavailable` (the database cannot be \
-        reached, has no schema, or asked for a retry), `storage_full` (the database's disk is \
-        full or below `MIN_FREE_DISK_MB`), `overloaded` (too many writes queued), \
-        `server_busy` (the server holds as many streams as it may).",
-        header "Retry-After" = "Seconds to wait before retrying";
-}
-
 // Request bodies are parsed by hand from a JSON object (`JsonObject`), so
 // that every problem is reported per field at once; these schemas say what
 // those parsers accept.
@@ -271,19 +207,21 @@ fn user_fields() -> ObjectBuilder {
             "user_name",
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .min_length(Some(3))
-                .max_length(Some(32))
+                .min_length(Some(UserName::MIN_LEN))
+                .max_length(Some(UserName::MAX_LEN))
                 .pattern(Some(r"^[A-Za-z0-9_.-]+$"))
-                .description(Some(
-                    "3–32 ASCII letters, digits, `_`, `.` or `-`; unique ignoring case.",
-                ))
+                .description(Some(format!(
+                    "{}–{} ASCII letters, digits, `_`, `.` or `-`; unique ignoring case.",
+                    UserName::MIN_LEN,
+                    UserName::MAX_LEN
+                )))
                 .examples(["ada"]),
         )
         .property(
             "email",
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .max_length(Some(254))
+                .max_length(Some(Email::MAX_LEN))
                 // Local part, labels, and a last label with a letter in it; the
                 // lengths are left to the description (lookaheads, which would
                 // say them, defeat tools that generate values from patterns).
@@ -308,14 +246,15 @@ fn user_fields() -> ObjectBuilder {
                         .collect::<SchemaType>(),
                 )
                 .min_length(Some(1))
-                .max_length(Some(100))
+                .max_length(Some(DisplayName::MAX_LEN))
                 .pattern(Some(
                     r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
                 ))
-                .description(Some(
-                    "Up to 100 characters, not blank, without control characters; `null` \
+                .description(Some(format!(
+                    "Up to {} characters, not blank, without control characters; `null` \
                      clears it.",
-                ))
+                    DisplayName::MAX_LEN
+                )))
                 .examples(["Ada Lovelace"]),
         );
     ["id", "version", "created_at", "updated_at"]
@@ -376,14 +315,15 @@ impl PartialSchema for NewNotification {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .min_length(Some(1))
-                    .max_length(Some(200))
+                    .max_length(Some(Topic::MAX_LEN))
                     .pattern(Some(r"^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:-]+)*$"))
-                    .description(Some(
-                        "Where to publish: 1–200 letters, digits and `/ _ - . :`, without \
+                    .description(Some(format!(
+                        "Where to publish: 1–{} letters, digits and `/ _ - . :`, without \
                          empty segments between slashes, such as `inbox/alice`, `broadcast` \
                          or `news/sports`. `users` and `users/…` carry data changes only \
                          (`403 reserved_topic`).",
-                    ))
+                        Topic::MAX_LEN
+                    )))
                     .examples(["inbox/alice"]),
             )
             .property(
@@ -395,16 +335,19 @@ impl PartialSchema for NewNotification {
                             .collect::<SchemaType>(),
                     )
                     .min_length(Some(1))
-                    .max_length(Some(64))
+                    .max_length(Some(EventName::MAX_LEN))
                     .pattern(Some(r"^[A-Za-z0-9_.-]+$"))
-                    .description(Some(
+                    .description(Some(format!(
                         "The SSE `event:` name subscribers receive it as (for \
-                         `addEventListener`): 1–64 letters, digits, `_ - .`, other than \
-                         Herald's own `message`, `notification`, `reset`, `auth_expired`, \
-                         `user_created`, `user_updated` and `user_deleted`, and `EventSource`'s \
-                         `error` and `open`. Absent or `null`: \
-                         a default `message` event whose envelope says `notification`.",
-                    ))
+                         `addEventListener`): 1–{} letters, digits, `_ - .`, other than the \
+                         names Herald gives its own events and those `EventSource` fires \
+                         itself: {}. Absent or `null`: a default `message` event whose \
+                         envelope says `notification`.",
+                        EventName::MAX_LEN,
+                        EventName::RESERVED
+                            .map(|name| format!("`{name}`"))
+                            .join(", ")
+                    )))
                     .examples(["psh"]),
             )
             .property(
@@ -430,10 +373,14 @@ impl ToSchema for NewNotification {}
 #[cfg(test)]
 mod tests {
     use regex::Regex;
+    use serde_json::Value;
     use utoipa::PartialSchema;
     use utoipa::openapi::{RefOr, schema::Schema};
 
-    use crate::domain::{DisplayName, Email, NewUser, UserName};
+    use super::ApiDoc;
+    use crate::domain::{DisplayName, Email, EventName, NewUser, Topic, UserName};
+    use crate::http::limits::{MAX_IDEMPOTENCY_KEY, MAX_PAGE};
+    use crate::sse::Position;
 
     /// The pattern the document gives a property of `NewUser`.
     fn pattern(property: &str) -> Regex {
@@ -523,5 +470,138 @@ mod tests {
             &["Ada Lovelace", " x ", "é"],
             &["", "   ", "line\nbreak", "bell\u{7}", "c1\u{85}"],
         );
+    }
+
+    /// The document as served, as JSON.
+    fn document() -> Value {
+        let json = <ApiDoc as utoipa::OpenApi>::openapi()
+            .to_json()
+            .unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An email address of exactly `n` characters (7 at least): the
+    /// longest local part the parser allows, then labels of at most 63.
+    fn email_of(n: usize) -> String {
+        let local = "l".repeat((n - 6).min(64));
+        let mut left = n - local.len() - "@.com".len();
+        let mut labels = Vec::new();
+        while left > 63 {
+            // Leave room for the dot and at least one more character.
+            let label = 63.min(left - 2);
+            labels.push("d".repeat(label));
+            left -= label + 1;
+        }
+        labels.push("d".repeat(left));
+        format!("{local}@{}.com", labels.join("."))
+    }
+
+    /// A schema's `minLength` and `maxLength` are where its parser starts
+    /// refusing: a value as long as the limit parses, one past it does not.
+    fn limits_agree(
+        schema: &Value,
+        parse: fn(&str) -> bool,
+        of_length: fn(usize) -> String,
+        name: &str,
+    ) {
+        let as_usize = |v: &Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
+        let max = as_usize(&schema["maxLength"]).unwrap_or_else(|| panic!("{name}: no maxLength"));
+        assert_eq!(of_length(max).chars().count(), max, "{name}: generator");
+        assert!(
+            parse(&of_length(max)),
+            "{name}: {max} characters should parse"
+        );
+        assert!(
+            !parse(&of_length(max + 1)),
+            "{name}: {} characters should not",
+            max + 1
+        );
+        if let Some(min) = as_usize(&schema["minLength"]).filter(|min| *min > 1) {
+            assert!(
+                parse(&of_length(min)),
+                "{name}: {min} characters should parse"
+            );
+            assert!(
+                !parse(&of_length(min - 1)),
+                "{name}: {} should not",
+                min - 1
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_limit_is_the_parsers() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let user = &schemas["NewUser"]["properties"];
+        limits_agree(
+            &user["user_name"],
+            |v| UserName::parse(v).is_ok(),
+            |n| "u".repeat(n),
+            "user_name",
+        );
+        limits_agree(
+            &user["email"],
+            |v| Email::parse(v).is_ok(),
+            email_of,
+            "email",
+        );
+        limits_agree(
+            &user["display_name"],
+            |v| DisplayName::parse(v).is_ok(),
+            |n| "d".repeat(n),
+            "display_name",
+        );
+        assert_eq!(
+            schemas["UserPatch"]["properties"], *user,
+            "a patch takes the same fields"
+        );
+        let notification = &schemas["NewNotification"]["properties"];
+        limits_agree(
+            &notification["topic"],
+            |v| Topic::parse(v).is_ok(),
+            |n| "t".repeat(n),
+            "topic",
+        );
+        limits_agree(
+            &notification["event"],
+            |v| EventName::parse(v).is_ok(),
+            |n| "e".repeat(n),
+            "event",
+        );
+        for reserved in EventName::RESERVED {
+            let description = notification["event"]["description"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                description.contains(&format!("`{reserved}`")),
+                "{reserved} is not documented"
+            );
+        }
+
+        let parameter = |path: &str, method: &str, name: &str| -> Value {
+            document["paths"][path][method]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"].clone())
+                .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+        };
+        let limit = parameter("/api/v1/users", "get", "limit");
+        assert_eq!(limit["maximum"], MAX_PAGE, "{limit}");
+        let key = parameter("/api/v1/notifications", "post", "Idempotency-Key");
+        assert_eq!(key["maxLength"], MAX_IDEMPOTENCY_KEY, "{key}");
+        let resume = parameter("/api/sse/stream", "get", "last_event_id");
+        let pattern = Regex::new(resume["pattern"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        for position in ["0", "17", "17.9f3a01bc", "17.9F3A01BC"] {
+            assert!(Position::parse(position).is_some(), "{position}");
+            assert!(pattern.is_match(position), "{position}");
+        }
+        for not_one in ["", "-1", "17.", "17.9f3a01b", "17.9f3a01bcd", "x"] {
+            assert!(Position::parse(not_one).is_none(), "{not_one}");
+            assert!(!pattern.is_match(not_one), "{not_one}");
+        }
     }
 }

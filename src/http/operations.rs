@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{self, DiskSpace, WriteHealth, event_log, listener::ListenerState};
+use crate::db::{DiskSpace, Reader, WriteHealth, listener::ListenerState};
 use crate::metrics::{self, Gauges, Metrics};
 use crate::sse::SseNotifier;
 use crate::tasks::TaskHealth;
@@ -59,10 +58,7 @@ pub async fn healthz() -> HttpResponse {
     (status = 503, description = "Not ready", body = Probe,
         example = json!({"status": "unavailable", "reason": "the database did not answer within 2 s"})),
 ))]
-pub async fn readyz(
-    db: web::Data<DatabaseConnection>,
-    readiness: web::Data<Readiness>,
-) -> HttpResponse {
+pub async fn readyz(db: web::Data<Reader>, readiness: web::Data<Readiness>) -> HttpResponse {
     let unready = |reason: String| {
         HttpResponse::ServiceUnavailable().json(Probe {
             status: "unavailable",
@@ -71,7 +67,7 @@ pub async fn readyz(
     };
     // Reading the event counter proves more than a ping: the schema is
     // there (a database being restored may have none yet).
-    match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, event_log::last_id(db.get_ref())).await {
+    match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, db.last_event_id()).await {
         Err(_) => return unready("the database did not answer within 2 s".to_owned()),
         Ok(Err(error)) => {
             return unready(format!(
@@ -114,17 +110,18 @@ pub async fn readyz(
 ))]
 pub async fn metrics(
     req: HttpRequest,
-    db: web::Data<DatabaseConnection>,
+    db: web::Data<Reader>,
     notifier: web::Data<SseNotifier>,
     metrics: web::Data<Metrics>,
 ) -> HttpResponse {
-    let pool = db::pool_usage(db.get_ref());
+    let pool = db.pool_usage();
     // Read in a statement of its own: a borrow of the count is a read lock,
     // and held across the query below it would block every stream that
     // opens or closes meanwhile, and with them the worker thread this
     // handler needs to finish.
     let subscribers = *notifier.subscriber_count().borrow();
-    let relay_lag = event_log::last_id(db.get_ref())
+    let relay_lag = db
+        .last_event_id()
         .await
         .ok()
         .map(|newest| newest - notifier.last_delivered_id());

@@ -9,9 +9,10 @@
 //! forgotten, so memory follows the subjects publishing right now.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::lock::lock;
 use std::time::Instant;
 
 /// Subjects remembered before the forgotten ones are swept out, at most
@@ -77,7 +78,7 @@ impl PublishRate {
     }
 
     fn lock(&self) -> MutexGuard<'_, Debts> {
-        self.debts.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.debts)
     }
 }
 

@@ -1,14 +1,14 @@
 use actix_web::web;
 
+use super::error::ApiError;
 use super::methods::{delete, get, patch, post, put, unrouted};
-use super::{client_module, notifications, openapi, operations, page, session, stream, users};
-use crate::error::Error;
+use super::{client_module, live_page, notifications, openapi, operations, session, stream, users};
 
 /// A `web::resource` needs `.default_service(web::to(unrouted))`: its own
 /// default answers an unrouted method with an empty `405`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|error, _| {
-        Error::bad_request(
+        ApiError::bad_request(
             "invalid_query",
             format!("the query string is invalid: {error}"),
         )
@@ -48,9 +48,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", get().to(operations::readyz))
     .route("/metrics", get().to(operations::metrics))
     .route("/openapi.json", get().to(openapi::document))
-    .route("/", get().to(page::index))
-    .route("/assets/app.js", get().to(page::script))
-    .route("/assets/app.css", get().to(page::stylesheet))
+    .route("/", get().to(live_page::index))
+    .route("/assets/app.js", get().to(live_page::script))
+    .route("/assets/app.css", get().to(live_page::stylesheet))
     .route("/herald.js", get().to(client_module::module))
     .default_service(web::to(unrouted));
 }

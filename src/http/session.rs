@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 
 use super::auth::{Caller, SESSION_COOKIE, bearer_token, session_cookie};
-use super::openapi::{Forbidden, Unauthorized};
+use super::error::ApiError;
+use super::error::{Forbidden, Unauthorized};
 use crate::auth::Credential;
-use crate::error::Error;
 
 /// `POST`: called with `Authorization: Bearer <token>`, sets the cookie to
 /// that token for as long as it is valid. Open servers have nothing to sign
@@ -30,13 +30,13 @@ use crate::error::Error;
     ),
 )]
 #[tracing::instrument(skip_all)]
-pub async fn sign_in(req: HttpRequest, caller: Caller) -> Result<HttpResponse, Error> {
+pub async fn sign_in(req: HttpRequest, caller: Caller) -> Result<HttpResponse, ApiError> {
     let principal = caller.0;
     if !principal.is_authenticated() {
         return Ok(HttpResponse::NoContent().finish());
     }
     if principal.credential() != Credential::Bearer {
-        return Err(Error::Unauthorized(
+        return Err(ApiError::Unauthorized(
             "sign in with `Authorization: Bearer <token>`".into(),
         ));
     }

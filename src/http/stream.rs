@@ -6,15 +6,13 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::StreamCaller;
-use super::openapi::{BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
+use super::error::ApiError;
+use super::error::{BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
+use super::limits::MAX_TOPICS;
 use crate::domain::{TopicFilter, TopicPattern};
-use crate::error::Error;
 use crate::sse::{Opening, Position, Refusal, SseNotifier, Start, StreamAdmission, Subscription};
 
 const LAST_EVENT_ID: &str = "Last-Event-ID";
-
-/// Distinct topics one stream may ask for.
-pub const MAX_TOPICS: usize = 32;
 
 /// How streams are opened.
 #[derive(Debug, Clone, Copy)]
@@ -75,7 +73,7 @@ pub async fn stream(
     notifier: web::Data<SseNotifier>,
     admission: web::Data<StreamAdmission>,
     settings: web::Data<StreamSettings>,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let principal = caller.0;
     let (requested, resume_from_query) = parse_query(&query)?;
     let filter = principal.stream_topics(requested)?;
@@ -115,7 +113,7 @@ pub async fn stream(
 
 /// A stream that cannot be admitted: the client may retry later, or close
 /// one of its other streams.
-fn refused(refusal: Refusal) -> Error {
+fn refused(refusal: Refusal) -> ApiError {
     let message = match refusal {
         Refusal::Subject { limit } => {
             format!("this token already holds {limit} open streams; close one or retry later")
@@ -125,28 +123,28 @@ fn refused(refusal: Refusal) -> Error {
         }
     };
     match refusal {
-        Refusal::Subject { .. } => Error::TooManyRequests {
+        Refusal::Subject { .. } => ApiError::TooManyRequests {
             message,
             retry_after_secs: 5,
         },
-        Refusal::Instance { .. } => Error::ServerBusy { message },
+        Refusal::Instance { .. } => ApiError::ServerBusy { message },
     }
 }
 
 /// The topics a stream asks for (`None`: none named) and its resume point.
 fn parse_query(
     query: &[(String, String)],
-) -> Result<(Option<TopicFilter>, Option<Position>), Error> {
+) -> Result<(Option<TopicFilter>, Option<Position>), ApiError> {
     let mut topics = Vec::new();
     let mut last_event_id = None;
     for (name, value) in query {
         match name.as_str() {
             "topic" => {
                 let topic = TopicPattern::parse(value)
-                    .map_err(|problem| Error::bad_request("invalid_topic", problem))?;
+                    .map_err(|problem| ApiError::bad_request("invalid_topic", problem))?;
                 if !topics.contains(&topic) {
                     if topics.len() == MAX_TOPICS {
-                        return Err(Error::bad_request(
+                        return Err(ApiError::bad_request(
                             "too_many_topics",
                             format!("a stream follows at most {MAX_TOPICS} topics"),
                         ));
@@ -156,7 +154,7 @@ fn parse_query(
             }
             "last_event_id" => {
                 let position = Position::parse(value).ok_or_else(|| {
-                    Error::bad_request(
+                    ApiError::bad_request(
                         "invalid_last_event_id",
                         "last_event_id must be an event id (a whole number, or the `id:` of \
                          an event as the stream sent it)",

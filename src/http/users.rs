@@ -3,25 +3,21 @@
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Authorized, ReadUsers, WriteUsers};
-use super::json_body::JsonObject;
-use super::openapi::{
+use super::error::ApiError;
+use super::error::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed,
     ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
-use crate::db::user_writes;
-use crate::db::users;
+use super::json_body::JsonObject;
+use super::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::db::writer::Writer;
+use crate::db::{self, Reader, user_writes};
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
-use crate::error::Error;
 use crate::sse::SseNotifier;
-
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 200;
 
 /// Read as text and checked by hand, so that a bad value gets an error of
 /// its own rather than a generic one.
@@ -71,9 +67,9 @@ const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
 #[tracing::instrument(skip_all)]
 pub async fn list(
     _caller: Authorized<ReadUsers>,
-    db: web::Data<DatabaseConnection>,
+    db: web::Data<Reader>,
     query: web::Query<ListQuery>,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(raw) => raw
@@ -81,7 +77,7 @@ pub async fn list(
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
-                Error::bad_request(
+                ApiError::bad_request(
                     "invalid_limit",
                     format!("limit must be a whole number from 1 to {MAX_PAGE}"),
                 )
@@ -90,15 +86,14 @@ pub async fn list(
     let after = match query.cursor.as_deref() {
         None => None,
         Some(raw) => Some(UserId::parse(raw).map_err(|_| {
-            Error::bad_request(
+            ApiError::bad_request(
                 "invalid_cursor",
                 "cursor must be a next_cursor value from an earlier page",
             )
         })?),
     };
     // One extra row tells whether another page follows.
-    let (mut items, last_event_id) =
-        users::page_as_of_event(db.get_ref(), after, limit + 1).await?;
+    let (mut items, last_event_id) = db.users(after, limit + 1).await?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
         items.last().map(|u| u.id.to_string())
@@ -156,9 +151,9 @@ pub async fn create(
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     body: JsonObject,
-) -> Result<HttpResponse, Error> {
-    let new_user = NewUser::parse(&body.0).map_err(Error::Validation)?;
-    let user = user_writes::create(&writer, &notifier, new_user).await?;
+) -> Result<HttpResponse, ApiError> {
+    let new_user = NewUser::parse(&body.0).map_err(ApiError::Validation)?;
+    let user = user_writes::create(&writer, notifier.into_inner(), new_user).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, user.location()))
         .insert_header((header::ETAG, user.etag()))
@@ -186,13 +181,11 @@ pub async fn create(
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn get(
     _caller: Authorized<ReadUsers>,
-    db: web::Data<DatabaseConnection>,
+    db: web::Data<Reader>,
     id: web::Path<String>,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let user = users::find(db.get_ref(), id)
-        .await?
-        .ok_or(Error::UserNotFound(id))?;
+    let user = db.user(id).await?.ok_or(db::Error::UserNotFound(id))?;
     Ok(user_response(user))
 }
 
@@ -233,11 +226,10 @@ pub async fn patch(
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
     body: JsonObject,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let patch = UserPatch::parse(&body.0).map_err(Error::Validation)?;
-    let user = user_writes::update(&writer, &notifier, id, patch, if_match(req.headers())).await?;
-    Ok(user_response(user))
+    let patch = UserPatch::parse(&body.0).map_err(ApiError::Validation)?;
+    apply(&req, &writer, notifier, id, patch).await
 }
 
 #[utoipa::path(
@@ -277,11 +269,30 @@ pub async fn replace(
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
     body: JsonObject,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let replacement = NewUser::parse(&body.0).map_err(Error::Validation)?;
-    let patch = UserPatch::replacing_with(replacement);
-    let user = user_writes::update(&writer, &notifier, id, patch, if_match(req.headers())).await?;
+    let replacement = NewUser::parse(&body.0).map_err(ApiError::Validation)?;
+    apply(
+        &req,
+        &writer,
+        notifier,
+        id,
+        UserPatch::replacing_with(replacement),
+    )
+    .await
+}
+
+/// Applies `patch` to the user `id` through the write path, under the
+/// request's `If-Match`, and answers with the user after it.
+async fn apply(
+    req: &HttpRequest,
+    writer: &Writer,
+    notifier: web::Data<SseNotifier>,
+    id: UserId,
+    patch: UserPatch,
+) -> Result<HttpResponse, ApiError> {
+    let if_match = if_match(req.headers());
+    let user = user_writes::update(writer, notifier.into_inner(), id, patch, if_match).await?;
     Ok(user_response(user))
 }
 
@@ -313,9 +324,9 @@ pub async fn delete(
     writer: web::Data<Writer>,
     notifier: web::Data<SseNotifier>,
     id: web::Path<String>,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    user_writes::delete(&writer, &notifier, id, if_match(req.headers())).await?;
+    user_writes::delete(&writer, notifier.into_inner(), id, if_match(req.headers())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -325,9 +336,9 @@ fn user_response(user: User) -> HttpResponse {
         .json(user)
 }
 
-fn parse_id(raw: &str) -> Result<UserId, Error> {
+fn parse_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw)
-        .map_err(|problem| Error::bad_request("invalid_id", format!("user id {problem}")))
+        .map_err(|problem| ApiError::bad_request("invalid_id", format!("user id {problem}")))
 }
 
 fn if_match(headers: &HeaderMap) -> IfMatch {

@@ -2,8 +2,9 @@
 //! cannot hold every connection, and in all, so that streams never take
 //! the file descriptors requests and the database need.
 
+use crate::lock::lock;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub struct StreamAdmission {
     per_subject: usize,
@@ -41,10 +42,6 @@ impl StreamAdmission {
         }
     }
 
-    pub fn limit(&self) -> usize {
-        self.total
-    }
-
     /// A place for one more stream of `subject` (`None`: an open server's
     /// anonymous client, bound by the instance's limit only).
     pub fn admit(self: &Arc<Self>, subject: Option<&str>) -> Result<Admitted, Refusal> {
@@ -69,7 +66,7 @@ impl StreamAdmission {
     }
 
     fn lock(&self) -> MutexGuard<'_, Open> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.open)
     }
 }
 

@@ -13,7 +13,8 @@
 //! `worker_wakers`); the feed only signals each worker once.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use super::position::Tag;
 use super::worker_wakers::{LocalWakers, WorkerSignal};
 use crate::db::event_log::LoggedEvent;
 use crate::domain::TopicFilter;
+use crate::lock::lock;
 
 /// Bytes of frames handed to a stream in one read, at most (one frame at
 /// least): bounds what a stream adds to its connection's write buffer at
@@ -264,9 +266,15 @@ impl Feed {
         }
     }
 
-    /// A worker whose streams register with it rather than here.
-    pub(super) fn add_worker(&self, signal: Arc<WorkerSignal>) {
-        self.workers().push(signal);
+    /// The wakers of the server worker this is called on: streams polled
+    /// there register with them rather than here. Call it on a server
+    /// worker (a thread running a `LocalSet`).
+    pub fn local_wakers(&self) -> Rc<LocalWakers> {
+        let (wakers, signal) = LocalWakers::for_this_thread(std::ptr::from_ref(self) as usize);
+        if let Some(signal) = signal {
+            self.workers().push(signal);
+        }
+        wakers
     }
 
     /// Ends every stream: they see [`FeedRead::Closed`].
@@ -377,11 +385,11 @@ impl Feed {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn workers(&self) -> MutexGuard<'_, Vec<Arc<WorkerSignal>>> {
-        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.workers)
     }
 }
 
@@ -605,7 +613,7 @@ mod tests {
         let worker = tokio::task::LocalSet::new();
         worker
             .run_until(async {
-                let local = LocalWakers::for_this_thread(&feed);
+                let local = feed.local_wakers();
                 let waker = Waker::from(tally.clone());
                 let mut cx = Context::from_waker(&waker);
                 let all = TopicFilter::all();

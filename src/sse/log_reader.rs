@@ -3,79 +3,79 @@
 //! database connections they take, so that thousands of streams resuming at
 //! once neither flood the database nor starve writes and readiness checks.
 //!
-//! The log is read in aligned pages of ids: every stream that needs events
-//! in a page waits for the one read of it, and pages that can no longer
+//! The log is read in aligned blocks of ids: every stream that needs events
+//! in a block waits for the one read of it, and blocks that can no longer
 //! change (every id in them is committed) stay cached for the next ones.
-//! Pages are not filtered by topic: each stream filters in memory, as it
+//! Blocks are not filtered by topic: each stream filters in memory, as it
 //! does live events, so a query's size never depends on a stream's topics.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::EventFrame;
-use crate::db::event_log;
+use crate::db::{self, Reader};
+use crate::lock::lock;
 
-/// Event ids per page.
-pub const PAGE: i64 = 256;
+/// Event ids per block.
+pub const BLOCK: i64 = 256;
 
-/// Complete pages kept for streams that come by later.
-const CACHED_PAGES: usize = 32;
+/// Complete blocks kept for streams that come by later.
+const CACHED_BLOCKS: usize = 32;
 
 /// Database connections stream reads may hold at once; the rest of the pool
 /// stays free for writes, readiness and the relay.
 const READ_CONNECTIONS: usize = 4;
 
 /// The retained events of ids `(first_id - 1, last_id]`.
-pub struct Page {
+pub struct Block {
     pub events: Vec<EventFrame>,
-    /// The newest id this page vouches for: every retained event up to it is
+    /// The newest id this block vouches for: every retained event up to it is
     /// in `events`, so an id up to it that is missing is a hole in the log.
     pub through: i64,
-    /// Whether every id of the page was committed when it was read: later
-    /// pages may hold more events.
+    /// Whether every id of the block was committed when it was read: later
+    /// blocks may hold more events.
     pub complete: bool,
 }
 
 pub struct LogReader {
-    db: DatabaseConnection,
+    db: Reader,
     connections: Semaphore,
-    pages: Mutex<Pages>,
+    blocks: Mutex<Blocks>,
 }
 
 #[derive(Default)]
-struct Pages {
-    cells: HashMap<i64, Arc<OnceCell<Arc<Page>>>>,
-    /// Complete pages, oldest first, to evict the oldest.
+struct Blocks {
+    cells: HashMap<i64, Arc<OnceCell<Arc<Block>>>>,
+    /// Complete blocks, oldest first, to evict the oldest.
     cached: VecDeque<i64>,
 }
 
 impl LogReader {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Reader) -> Self {
         Self {
             db,
             connections: Semaphore::new(READ_CONNECTIONS),
-            pages: Mutex::new(Pages::default()),
+            blocks: Mutex::new(Blocks::default()),
         }
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Reader {
         &self.db
     }
 
-    /// Drops every page read so far: the log no longer holds them.
+    /// Drops every block read so far: the log no longer holds them.
     pub fn forget(&self) {
-        let mut pages = self.lock();
-        pages.cells.clear();
-        pages.cached.clear();
+        let mut blocks = self.lock();
+        blocks.cells.clear();
+        blocks.cached.clear();
     }
 
-    /// The page holding event `after + 1`. `committed` is an event id known
-    /// to be committed: pages up to it are complete.
-    pub async fn page_after(&self, after: i64, committed: i64) -> Result<Arc<Page>, DbErr> {
-        let index = after.max(0) / PAGE;
+    /// The block holding event `after + 1`. `committed` is an event id known
+    /// to be committed: blocks up to it are complete.
+    pub async fn block_after(&self, after: i64, committed: i64) -> Result<Arc<Block>, db::Error> {
+        let index = after.max(0) / BLOCK;
         let cell = self
             .lock()
             .cells
@@ -84,14 +84,13 @@ impl LogReader {
             .clone();
         let read = cell
             .get_or_try_init(|| async {
-                let _connection = self
-                    .connections
-                    .acquire()
-                    .await
-                    .map_err(|_| DbErr::Custom("the log reader closed".to_owned()))?;
-                let (first, last) = (index * PAGE, (index + 1) * PAGE);
+                let _connection =
+                    self.connections.acquire().await.map_err(|_| {
+                        db::Error::Internal(anyhow::anyhow!("the log reader closed"))
+                    })?;
+                let (first, last) = (index * BLOCK, (index + 1) * BLOCK);
                 let complete = last <= committed;
-                let events = event_log::read_range(&self.db, first, last).await?;
+                let events = self.db.events(first, last).await?;
                 // Events committed before the read are visible to it.
                 let through = if complete {
                     last
@@ -101,7 +100,7 @@ impl LogReader {
                         .map_or(first, |e| e.id)
                         .max(committed.min(last))
                 };
-                Ok::<_, DbErr>(Arc::new(Page {
+                Ok::<_, db::Error>(Arc::new(Block {
                     events: events.iter().map(EventFrame::encode).collect(),
                     through,
                     complete,
@@ -109,34 +108,34 @@ impl LogReader {
             })
             .await
             .cloned();
-        let mut pages = self.lock();
+        let mut blocks = self.lock();
         match &read {
-            Ok(page) if page.complete => {
-                if !pages.cached.contains(&index) {
-                    pages.cached.push_back(index);
-                    if pages.cached.len() > CACHED_PAGES
-                        && let Some(evicted) = pages.cached.pop_front()
+            Ok(block) if block.complete => {
+                if !blocks.cached.contains(&index) {
+                    blocks.cached.push_back(index);
+                    if blocks.cached.len() > CACHED_BLOCKS
+                        && let Some(evicted) = blocks.cached.pop_front()
                     {
-                        pages.cells.remove(&evicted);
+                        blocks.cells.remove(&evicted);
                     }
                 }
             }
-            // The newest page grows as events commit: the next stream that
+            // The newest block grows as events commit: the next stream that
             // needs it reads it again.
             _ => {
-                if pages
+                if blocks
                     .cells
                     .get(&index)
                     .is_some_and(|c| Arc::ptr_eq(c, &cell))
                 {
-                    pages.cells.remove(&index);
+                    blocks.cells.remove(&index);
                 }
             }
         }
         read
     }
 
-    fn lock(&self) -> MutexGuard<'_, Pages> {
-        self.pages.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Blocks> {
+        lock(&self.blocks)
     }
 }

@@ -1,7 +1,6 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -9,11 +8,12 @@ use super::feed::Feed;
 use super::log_reader::LogReader;
 use super::worker_wakers::LocalWakers;
 use crate::db::event_log::LoggedEvent;
+use crate::db::{Announce, Reader};
 use crate::metrics::FanoutStats;
 
 /// Hands committed events to every open stream, in event-id order.
 ///
-/// The write path calls [`SseNotifier::publish`] after each commit. Commits
+/// The write path announces each event after its commit (see [`Announce`]). Commits
 /// reach it in order from this instance's writer, but other instances'
 /// commits not at all; an event that is not the next one is left to the
 /// relay, which reads the log from the last delivered id, so subscribers
@@ -39,12 +39,7 @@ pub struct FeedSettings {
 impl SseNotifier {
     /// `last_id` is the newest committed event: live delivery continues after
     /// it. `stats` are counted here and read by `/metrics`.
-    pub fn new(
-        last_id: i64,
-        db: DatabaseConnection,
-        settings: FeedSettings,
-        stats: FanoutStats,
-    ) -> Self {
+    pub fn new(last_id: i64, db: Reader, settings: FeedSettings, stats: FanoutStats) -> Self {
         Self {
             feed: Feed::new(last_id, settings.capacity, settings.window),
             log: LogReader::new(db),
@@ -52,19 +47,6 @@ impl SseNotifier {
             subscribers: watch::Sender::new(0),
             stats,
             closing: CancellationToken::new(),
-        }
-    }
-
-    /// Announces an event this instance committed.
-    pub fn publish(&self, event: &LoggedEvent) {
-        self.stats.committed.inc();
-        if self.feed.deliver(event) {
-            self.stats.delivered.inc();
-        } else {
-            // Not the next one: another instance's events came first, or
-            // (an id already delivered) the log went back, which the relay
-            // finds out.
-            self.wake_relay();
         }
     }
 
@@ -122,7 +104,7 @@ impl SseNotifier {
     /// there wait with them. Call it on a server worker (a thread running
     /// a `LocalSet`), such as in a request handler.
     pub fn local_wakers(&self) -> Rc<LocalWakers> {
-        LocalWakers::for_this_thread(&self.feed)
+        self.feed.local_wakers()
     }
 
     /// Releases gathered events and sends keep-alives until closed.
@@ -154,5 +136,20 @@ impl SseNotifier {
 
     pub fn closing(&self) -> CancellationToken {
         self.closing.clone()
+    }
+}
+
+/// The write path announces each event this instance commits here.
+impl Announce for SseNotifier {
+    fn announce(&self, event: &LoggedEvent) {
+        self.stats.committed.inc();
+        if self.feed.deliver(event) {
+            self.stats.delivered.inc();
+        } else {
+            // Not the next one: another instance's events came first, or
+            // (an id already delivered) the log went back, which the relay
+            // finds out.
+            self.wake_relay();
+        }
     }
 }

@@ -16,13 +16,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::DbErr;
-
 use super::SseNotifier;
 use super::position::Tag;
-use crate::db::event_log::{self, LoggedEvent};
+use crate::db::{self, event_log::LoggedEvent};
 
-const PAGE: i64 = 500;
+/// Events one pass reads at most, before it delivers them and reads on.
+const READ_AT_ONCE: i64 = 500;
 
 /// How often the relay looks at the log even when nobody reported a gap.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -45,14 +44,14 @@ pub async fn run_relay(notifier: Arc<SseNotifier>) {
 
 /// `seen` is the newest delivered event as the relay last read it from the
 /// log, for when the feed no longer holds it (after a restart, say).
-async fn catch_up(notifier: &SseNotifier, seen: &mut Option<(i64, Tag)>) -> Result<(), DbErr> {
+async fn catch_up(notifier: &SseNotifier, seen: &mut Option<(i64, Tag)>) -> Result<(), db::Error> {
     loop {
         let after = notifier.last_delivered_id();
         // The relay reads on its own connection rather than the streams'
         // share: live delivery must not wait behind replays.
         let db = notifier.log().db();
-        let newest = event_log::last_id(db).await?;
-        let events = event_log::read_range(db, after - 1, after + PAGE).await?;
+        let newest = db.last_event_id().await?;
+        let events = db.events(after - 1, after + READ_AT_ONCE).await?;
         let (delivered, next) = match events.split_first() {
             Some((first, rest)) if first.id == after => (Some(first), rest),
             _ => (None, &events[..]),
@@ -67,7 +66,7 @@ async fn catch_up(notifier: &SseNotifier, seen: &mut Option<(i64, Tag)>) -> Resu
             continue;
         }
         notifier.deliver_from_log(next);
-        if (next.len() as i64) < PAGE {
+        if (next.len() as i64) < READ_AT_ONCE {
             return Ok(());
         }
     }

@@ -12,15 +12,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use sea_orm::DbErr;
 
 use super::admission::Admitted;
 use super::feed::{FeedCursor, FeedRead};
-use super::log_reader::Page;
+use super::log_reader::Block;
 use super::position::{Position, Tag};
 use super::worker_wakers::LocalWakers;
 use super::{SseNotifier, frame};
-use crate::db::event_log;
+use crate::db;
 use crate::domain::TopicFilter;
 
 /// How soon a stream behind the live feed tries the event log again after
@@ -99,19 +98,19 @@ pub struct Subscription {
     _registration: Registration,
 }
 
-type PageRead = Pin<Box<dyn Future<Output = Result<Arc<Page>, DbErr>>>>;
+type BlockRead = Pin<Box<dyn Future<Output = Result<Arc<Block>, db::Error>>>>;
 
 enum Phase {
     Live,
     /// Events after the cursor must be read from the log.
     Behind,
-    Reading(PageRead),
-    /// Sending a page's events from this index on.
-    Replaying(Arc<Page>, usize),
+    Reading(BlockRead),
+    /// Sending a block's events from this index on.
+    Replaying(Arc<Block>, usize),
     /// Checking that the event the client resumes after is the one the log
     /// holds under its id; then going on as `then` says.
     Verifying {
-        read: PageRead,
+        read: BlockRead,
         tag: Tag,
         then: Resume,
     },
@@ -139,7 +138,7 @@ impl Resume {
 
 impl Subscription {
     /// Opens a stream of the events `filter` matches, from `start`.
-    pub async fn open(notifier: Arc<SseNotifier>, opening: Opening) -> Result<Self, DbErr> {
+    pub async fn open(notifier: Arc<SseNotifier>, opening: Opening) -> Result<Self, db::Error> {
         let Opening {
             filter,
             start,
@@ -159,7 +158,7 @@ impl Subscription {
                 // have committed it moments ago, so only the database can
                 // say.
                 let newest = if position.id > delivered {
-                    event_log::last_id(notifier.log().db()).await?
+                    notifier.log().db().last_event_id().await?
                 } else {
                     delivered
                 };
@@ -220,13 +219,13 @@ impl Subscription {
         ))
     }
 
-    /// The next events of a page, after the cursor and for this stream,
+    /// The next events of a block, after the cursor and for this stream,
     /// joined up to [`MAX_CHUNK`]; moves `index` past them. `Err` carries
     /// the events before a hole in the log, where the stream must reset.
-    fn replay(&mut self, page: &Page, index: &mut usize) -> Result<Bytes, Bytes> {
+    fn replay(&mut self, block: &Block, index: &mut usize) -> Result<Bytes, Bytes> {
         let mut frames = Vec::new();
         let mut size = 0;
-        while let Some(event) = page.events.get(*index) {
+        while let Some(event) = block.events.get(*index) {
             if size >= MAX_CHUNK {
                 return Ok(frame::join(&frames));
             }
@@ -245,11 +244,11 @@ impl Subscription {
                 frames.push(event.bytes.clone());
             }
         }
-        if self.cursor.id < page.through {
+        if self.cursor.id < block.through {
             if !std::mem::take(&mut self.from_the_start) {
                 return Err(frame::join(&frames));
             }
-            self.cursor.id = page.through;
+            self.cursor.id = block.through;
         }
         Ok(frame::join(&frames))
     }
@@ -289,18 +288,18 @@ impl Subscription {
                     let reader = notifier.clone();
                     let (after, committed) = (self.cursor.id, feed.last_id());
                     self.phase = Phase::Reading(Box::pin(async move {
-                        reader.log().page_after(after, committed).await
+                        reader.log().block_after(after, committed).await
                     }));
                 }
                 Phase::Reading(read) => match read.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(page)) => self.phase = Phase::Replaying(page, 0),
+                    Poll::Ready(Ok(block)) => self.phase = Phase::Replaying(block, 0),
                     Poll::Ready(Err(error)) => self.wait_for_the_log(&error),
                 },
                 Phase::Verifying { read, tag, then } => match read.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(page)) => {
-                        let held = page.events.iter().find(|e| e.id == self.cursor.id);
+                    Poll::Ready(Ok(block)) => {
+                        let held = block.events.iter().find(|e| e.id == self.cursor.id);
                         self.phase = match held {
                             Some(event) if event.tag != *tag => Phase::Resetting("rewound"),
                             // The same event, or one pruned since: the
@@ -310,7 +309,7 @@ impl Subscription {
                     }
                     Poll::Ready(Err(error)) => self.wait_for_the_log(&error),
                 },
-                Phase::Replaying(page, index) => {
+                Phase::Replaying(block, index) => {
                     if let Some(reason) = feed.started_over_since(&self.cursor) {
                         self.phase = Phase::Resetting(reason);
                         continue;
@@ -322,12 +321,12 @@ impl Subscription {
                         local.wait_for_turn(cx.waker());
                         return Poll::Pending;
                     }
-                    let (page, mut index) = (page.clone(), *index);
-                    let bytes = match self.replay(&page, &mut index) {
+                    let (block, mut index) = (block.clone(), *index);
+                    let bytes = match self.replay(&block, &mut index) {
                         Ok(bytes) => {
-                            self.phase = if index < page.events.len() {
-                                Phase::Replaying(page, index)
-                            } else if page.complete {
+                            self.phase = if index < block.events.len() {
+                                Phase::Replaying(block, index)
+                            } else if block.complete {
                                 Phase::Behind
                             } else {
                                 Phase::Live
@@ -368,7 +367,7 @@ impl Subscription {
 
     /// The database is away: keep the stream (and its keep-alives) and
     /// read on from the cursor once it is back.
-    fn wait_for_the_log(&mut self, error: &DbErr) {
+    fn wait_for_the_log(&mut self, error: &db::Error) {
         tracing::warn!(%error, cursor = self.cursor.id, "stream could not read the event log; retrying");
         self.phase = Phase::Waiting(Box::pin(tokio::time::sleep(LOG_RETRY)));
     }
@@ -384,8 +383,8 @@ fn verify(notifier: &Arc<SseNotifier>, id: i64, tag: Tag, then: Resume) -> Phase
         None => {
             let (reader, committed) = (notifier.clone(), notifier.feed().last_id());
             Phase::Verifying {
-                // The page holding `id` itself.
-                read: Box::pin(async move { reader.log().page_after(id - 1, committed).await }),
+                // The block holding `id` itself.
+                read: Box::pin(async move { reader.log().block_after(id - 1, committed).await }),
                 tag,
                 then,
             }

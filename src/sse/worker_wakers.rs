@@ -25,8 +25,6 @@ use std::task::Waker;
 
 use tokio::sync::Notify;
 
-use super::feed::Feed;
-
 /// Streams woken between two yields of a worker's waking task.
 const CHUNK: usize = 128;
 
@@ -67,21 +65,20 @@ thread_local! {
 }
 
 impl LocalWakers {
-    /// This thread's, created with its waking task on first use. Call it on
-    /// a server worker (a thread running a `LocalSet`).
-    pub fn for_this_thread(feed: &Feed) -> Rc<Self> {
-        let key = std::ptr::from_ref(feed) as usize;
+    /// This thread's, for the feed `key` names, created with its waking
+    /// tasks on first use: then with the signal the feed must keep to wake
+    /// them. Call it on a server worker (a thread running a `LocalSet`).
+    pub fn for_this_thread(key: usize) -> (Rc<Self>, Option<Arc<WorkerSignal>>) {
         WORKER.with_borrow_mut(|workers| {
             if let Some((_, wakers)) = workers.iter().find(|(k, _)| *k == key) {
-                return wakers.clone();
+                return (wakers.clone(), None);
             }
             let wakers = Rc::new(Self::default());
             let signal = Arc::new(WorkerSignal::default());
-            feed.add_worker(signal.clone());
-            tokio::task::spawn_local(wake_when_signalled(signal, wakers.clone()));
+            tokio::task::spawn_local(wake_when_signalled(signal.clone(), wakers.clone()));
             tokio::task::spawn_local(give_turns(wakers.clone()));
             workers.push((key, wakers.clone()));
-            wakers
+            (wakers, Some(signal))
         })
     }
 

@@ -102,21 +102,24 @@ async fn a_failing_statement_fails_only_its_own_write(backend: Backend) -> TestR
     let app = spawn_app(&backend).await;
     // Hold the writer inside a batch, so that what is queued meanwhile
     // commits together in the next one.
-    let gate = Arc::new(Notify::new());
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let entered = Arc::new(Notify::new());
     let held = {
-        let (writer, gate) = (app.writer.clone(), gate.clone());
+        let (writer, gate, entered) = (app.writer.clone(), gate.clone(), entered.clone());
         tokio::spawn(async move {
             writer
                 .maintain(move |_, _| {
-                    let gate = gate.clone();
+                    let (mut gate, entered) = (gate.clone(), entered.clone());
                     Box::pin(async move {
-                        gate.notified().await;
+                        entered.notify_one();
+                        let _ = gate.wait_for(|open| *open).await;
                         Ok(Change::Nothing(()))
                     })
                 })
                 .await
         })
     };
+    entered.notified().await;
     let creates = tokio::spawn({
         let (client, url) = (app.client.clone(), app.url("/api/v1/users"));
         async move {
@@ -135,7 +138,7 @@ async fn a_failing_statement_fails_only_its_own_write(backend: Backend) -> TestR
         let (writer, notifier) = (app.writer.clone(), app.notifier.clone());
         tokio::spawn(async move {
             writer
-                .write(&notifier, |txn, _| {
+                .write(notifier, |txn, _| {
                     Box::pin(async move {
                         txn.execute_unprepared(
                             "INSERT INTO event_counter (id, last_id) VALUES (1, 0)",
@@ -148,7 +151,7 @@ async fn a_failing_statement_fails_only_its_own_write(backend: Backend) -> TestR
         })
     };
     app.wait_for_queued_writes(CREATORS + 1).await;
-    gate.notify_one();
+    open.send_replace(true);
     held.await??;
     assert!(
         failing.await?.is_err(),

@@ -12,15 +12,11 @@ use serde_json::json;
 use crate::helpers::{TestResult, json_body, postgres_or_skip, spawn_app};
 use crate::process::Herald;
 
-/// Whether a session of the test database sits idle inside a transaction.
-async fn idle_in_transaction(database: &crate::helpers::TestDatabase) -> bool {
-    let mut options = sea_orm::ConnectOptions::new(database.url.clone());
-    options.sqlx_logging(false).max_connections(1);
-    let Ok(db) = sea_orm::Database::connect(options).await else {
-        return false;
-    };
+/// Whether a session of the test database (other than `db`'s) sits idle
+/// inside a transaction.
+async fn idle_in_transaction(db: &sea_orm::DatabaseConnection) -> bool {
     let found = sea_orm::ConnectionTrait::query_one_raw(
-        &db,
+        db,
         sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
             "SELECT count(*) AS n FROM pg_stat_activity \
@@ -33,7 +29,6 @@ async fn idle_in_transaction(database: &crate::helpers::TestDatabase) -> bool {
     .flatten()
     .and_then(|row| row.try_get::<i64>("", "n").ok())
     .unwrap_or(0);
-    let _ = db.close().await;
     found > 0
 }
 
@@ -70,11 +65,16 @@ async fn a_frozen_instance_does_not_hold_every_writer() -> TestResult {
         }
     });
 
-    // Freeze A; keep it frozen once it is caught inside a transaction.
+    // Freeze A; keep it frozen once it is caught inside a transaction. One
+    // connection of its own looks, so that each look is quick: A's session
+    // ends 5 s after its last statement, and B must find it still frozen.
+    let mut options = sea_orm::ConnectOptions::new(database.url.clone());
+    options.sqlx_logging(false).max_connections(1);
+    let observer = sea_orm::Database::connect(options).await?;
     let mut frozen = false;
     for _ in 0..200 {
         a.signal("STOP")?;
-        if idle_in_transaction(&database).await {
+        if idle_in_transaction(&observer).await {
             frozen = true;
             break;
         }

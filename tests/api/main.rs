@@ -18,6 +18,7 @@ mod errors;
 mod events;
 mod frozen_peer;
 mod instances;
+mod layers;
 mod lifecycle;
 mod metrics;
 mod names;

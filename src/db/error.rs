@@ -1,102 +1,55 @@
-//! The one error type of Herald's request paths. `http::error_response` maps
-//! it to a status code and a JSON body.
+//! What the database layer answers when a read or write does not succeed:
+//! the outcome a caller can act on (a user that is not there, a stale
+//! version, the database away), knowing nothing of HTTP. The HTTP layer
+//! maps it to responses in one place (`http::error`).
 
+use sea_orm::sqlx::error::DatabaseError;
+use sea_orm::sqlx::sqlite::SqliteError;
 use sea_orm::{DbErr, RuntimeErr};
 
-use crate::db::{database_error, sqlite_primary_code};
-use crate::domain::{FieldErrors, UserId};
+use crate::domain::UserId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the request body is not valid JSON: {0}")]
-    MalformedJson(String),
-    #[error("the request body must be sent as Content-Type: application/json")]
-    UnsupportedMediaType,
-    #[error("the request body is larger than the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
-    #[error("the request line is longer than the limit of {limit} bytes")]
-    UriTooLong { limit: usize },
-    #[error("the request headers are larger than the limit of {limit} bytes")]
-    HeadersTooLarge { limit: usize },
-    #[error("the request body did not arrive in time")]
-    BodyTimeout,
-    #[error("the request body has invalid fields: {}", .0.fields().collect::<Vec<_>>().join(", "))]
-    Validation(FieldErrors),
-    #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
-    #[error("no such endpoint")]
-    RouteNotFound,
-    #[error("this endpoint takes only {allow}")]
-    MethodNotAllowed { allow: String },
     #[error("no user has the id {0}")]
     UserNotFound(UserId),
-    #[error("another user already has this {field}")]
-    Duplicate { field: &'static str },
     #[error("the user has changed since you read it: its version is now {current}")]
     VersionMismatch { current: i64 },
-    #[error("topics under users/ carry data changes only; {0} cannot be published to")]
-    ReservedTopic(String),
+    #[error("another user already has this {field}")]
+    Duplicate { field: &'static str },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress; retry shortly")]
     IdempotencyKeyInProgress,
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
-    #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_secs: u32,
-    },
+    /// The writer's queue is full.
     #[error("too many writes are queued; retry shortly")]
     Overloaded,
-    #[error("{message}")]
-    ServerBusy { message: String },
+    /// The database cannot be reached, has no schema, or asked for a retry.
     #[error("the database is unavailable")]
-    DatabaseUnavailable(#[source] DbErr),
+    Unavailable(#[source] DbErr),
     #[error("the database's storage is full: {0}")]
     StorageFull(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-    /// Raised outside our handlers, by the framework or a middleware (a CORS
-    /// refusal, say), with the status it chose.
-    #[error("{message}")]
-    Framework {
-        status: actix_web::http::StatusCode,
-        code: &'static str,
-        message: String,
-    },
 }
 
 impl Error {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl Error {
-    /// The same failure for another caller: one failed batch answers every
-    /// write in it. Only what a client can act on is kept.
-    pub fn replicate(&self) -> Self {
-        match self {
-            Self::DatabaseUnavailable(source) => {
-                Self::DatabaseUnavailable(DbErr::Custom(source.to_string()))
-            }
-            Self::StorageFull(why) => Self::StorageFull(why.clone()),
-            Self::Internal(source) => Self::Internal(anyhow::anyhow!("{source:#}")),
-            other => Self::Internal(anyhow::anyhow!("{other}")),
-        }
-    }
-
     /// Whether this failure is the environment's (the database away or
     /// full), not the request's: it fails every write alike, and clears up
     /// by itself.
     pub fn is_environmental(&self) -> bool {
-        matches!(self, Self::DatabaseUnavailable(_) | Self::StorageFull(_))
+        matches!(self, Self::Unavailable(_) | Self::StorageFull(_))
+    }
+
+    /// The same failure for another caller: one failed batch answers every
+    /// write in it. Only what a client can act on is kept.
+    pub fn replicate(&self) -> Self {
+        match self {
+            Self::Unavailable(source) => Self::Unavailable(DbErr::Custom(source.to_string())),
+            Self::StorageFull(why) => Self::StorageFull(why.clone()),
+            Self::Internal(source) => Self::Internal(anyhow::anyhow!("{source:#}")),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
     }
 }
 
@@ -114,11 +67,28 @@ impl From<DbErr> for Error {
         if is_storage_full(&error) {
             Self::StorageFull(error.to_string())
         } else if is_unavailable(&error) {
-            Self::DatabaseUnavailable(error)
+            Self::Unavailable(error)
         } else {
             Self::Internal(error.into())
         }
     }
+}
+
+/// The error the database itself answered with, if `error` is one.
+pub(super) fn database_error(error: &DbErr) -> Option<&dyn DatabaseError> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e.as_database_error(),
+        _ => None,
+    }
+}
+
+/// SQLite's primary result code: extended codes carry it in their low byte.
+pub(super) fn sqlite_primary_code(error: &dyn DatabaseError) -> Option<i32> {
+    error.try_downcast_ref::<SqliteError>()?;
+    let code: i32 = error.code()?.parse().ok()?;
+    Some(code & 0xff)
 }
 
 /// SQLITE_FULL; PostgreSQL's disk_full.

@@ -1,0 +1,71 @@
+//! Reads, for request handlers and streams: the pool, behind methods that
+//! cannot write. Every change goes through the writer instead (see
+//! `writer`), so no code outside the write path holds a connection that
+//! could change data without its event.
+
+use sea_orm::{DatabaseConnection, DbBackend};
+
+use super::Error;
+use super::event_log::{self, LoggedEvent};
+use super::users;
+use crate::domain::{User, UserId};
+
+#[derive(Clone)]
+pub struct Reader(DatabaseConnection);
+
+/// Connections the pool holds open, and how many of them are lent out.
+pub struct PoolUsage {
+    pub open: u32,
+    pub in_use: u32,
+}
+
+impl Reader {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self(db)
+    }
+
+    /// The id of the newest committed event, whether or not it is still
+    /// retained. Reading it also proves the schema is there.
+    pub async fn last_event_id(&self) -> Result<i64, Error> {
+        Ok(event_log::last_id(&self.0).await?)
+    }
+
+    /// The retained events with ids in `(after, through]`, in id order.
+    pub async fn events(&self, after: i64, through: i64) -> Result<Vec<LoggedEvent>, Error> {
+        Ok(event_log::read_range(&self.0, after, through).await?)
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, Error> {
+        Ok(users::find(&self.0, id).await?)
+    }
+
+    /// Up to `limit` users after the user `after`, in id order, and the id
+    /// of the newest event they reflect, read from one snapshot: a client
+    /// that subscribes after that id misses nothing and sees nothing twice.
+    pub async fn users(
+        &self,
+        after: Option<UserId>,
+        limit: u64,
+    ) -> Result<(Vec<User>, i64), Error> {
+        Ok(users::page_as_of_event(&self.0, after, limit).await?)
+    }
+
+    pub fn pool_usage(&self) -> PoolUsage {
+        let db = &self.0;
+        // Each backend has its own pool type; asking for the other one panics.
+        let (open, idle) = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        PoolUsage {
+            open,
+            in_use: open.saturating_sub(u32::try_from(idle).unwrap_or(open)),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The layout the crate map in `src/lib.rs` promises: the database and
+//! domain layers stand on their own, and no module depends on itself by a
+//! round trip through others. Read from the sources, so that a `use` that
+//! breaks it fails here rather than in review.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The module path of a file under `src/` (`["db", "writer"]`).
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(src).unwrap_or(file).with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|last| last == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The names that follow `prefix` in `code` (`crate::db::x` gives `db`).
+fn names_after<'a>(code: &'a str, prefix: &str) -> impl Iterator<Item = &'a str> {
+    code.match_indices(prefix).filter_map(move |(at, _)| {
+        let rest = &code[at + prefix.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
+}
+
+/// Which modules each module uses: top-level ones by `crate::`, and the
+/// modules of one parent by `super::`, tests left out.
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in sources(&src) {
+        let module = module_of(&src, &file);
+        let Some(top) = module.first().filter(|t| *t != "main" && *t != "lib") else {
+            continue;
+        };
+        let code = std::fs::read_to_string(&file).unwrap_or_default();
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        let entry = uses.entry(top.clone()).or_default();
+        entry.extend(
+            names_after(code, "crate::")
+                .filter(|n| n != top)
+                .map(str::to_owned),
+        );
+        if code.contains("actix") {
+            entry.insert("actix".to_owned());
+        }
+        if let [top, sub, ..] = module.as_slice() {
+            let sibling = |name: &str| {
+                src.join(top).join(format!("{name}.rs")).exists()
+                    || src.join(top).join(name).join("mod.rs").exists()
+            };
+            let mut names: BTreeSet<String> =
+                names_after(code, "super::").map(str::to_owned).collect();
+            for group in code.split("use super::{").skip(1) {
+                let group = group.split('}').next().unwrap_or_default();
+                names.extend(
+                    group
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .map(str::to_owned),
+                );
+            }
+            let entry = uses.entry(format!("{top}/{sub}")).or_default();
+            entry.extend(
+                names
+                    .into_iter()
+                    .filter(|n| n != sub && sibling(n))
+                    .map(|n| format!("{top}/{n}")),
+            );
+        }
+    }
+    uses
+}
+
+#[test]
+fn the_database_and_domain_layers_stand_on_their_own() {
+    let uses = dependencies();
+    for lower in ["db", "domain"] {
+        let found: Vec<&String> = uses
+            .get(lower)
+            .into_iter()
+            .flatten()
+            .filter(|m| ["sse", "http", "startup", "actix"].contains(&m.as_str()))
+            .collect();
+        assert!(found.is_empty(), "src/{lower} uses {found:?}");
+    }
+}
+
+#[test]
+fn no_module_depends_on_itself() {
+    let uses = dependencies();
+    let mut cycles = BTreeSet::new();
+    for start in uses.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        while let Some((module, path)) = stack.pop() {
+            for next in uses.get(&module).into_iter().flatten() {
+                if next == start {
+                    cycles.insert(format!("{} -> {start}", path.join(" -> ")));
+                } else if !path.contains(next) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "import circles: {cycles:#?}");
+}
