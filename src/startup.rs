@@ -16,7 +16,7 @@ use crate::auth::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
-use crate::db::{self, DatabaseConfig, DiskSpace, Reader, retention};
+use crate::db::{self, DatabaseConfig, DiskSpace, Reader, commit_watch, retention};
 use crate::http::{Auth, BodyDeadline, OpenApiDocument, PublishRate, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
@@ -207,6 +207,11 @@ fn start_background_tasks(
         retention::run_pruner(pruner.clone(), pool.clone(), retention, stop.clone())
     });
     if db.get_database_backend() != DbBackend::Postgres {
+        let (watched, waker, stop) = (db.clone(), notifier.clone(), notifier.closing());
+        tasks.supervise("commit watch", move || {
+            let waker = waker.clone();
+            commit_watch::watch_commits(watched.clone(), move || waker.wake_relay(), stop.clone())
+        });
         return None;
     }
     let state = Arc::new(ListenerState::default());

@@ -6,6 +6,7 @@ mod m20261122_000001_create_users;
 mod m20261122_000002_create_event_log;
 mod m20261201_000001_events_for_any_topic;
 mod m20261201_100001_user_name_key;
+mod m20261202_000001_users_write_their_events;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_event_log::Migration),
             Box::new(m20261201_000001_events_for_any_topic::Migration),
             Box::new(m20261201_100001_user_name_key::Migration),
+            Box::new(m20261202_000001_users_write_their_events::Migration),
         ]
     }
 }

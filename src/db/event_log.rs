@@ -91,54 +91,59 @@ fn read_counter(row: Option<sea_orm::QueryResult>) -> Result<i64, DbErr> {
         .try_get("", "last_id")
 }
 
-/// Appends `events`, whose ids follow the counter locked by
-/// [`lock_counter`] in the same transaction, and moves the counter on.
+/// Appends the event `draft` becomes under the next id of the counter
+/// (locked by [`lock_counter`] in the same transaction), as the triggers on
+/// `users` append theirs: both take ids from the one counter, in the order
+/// the transaction's statements run.
 pub(super) async fn append(
     txn: &impl ConnectionTrait,
-    events: &[LoggedEvent],
-) -> Result<(), DbErr> {
-    let Some(last) = events.last() else {
-        return Ok(());
-    };
-    event::Entity::insert_many(events.iter().map(|e| event::ActiveModel {
-        id: Set(e.id),
-        topic: Set(e.topic.clone()),
-        payload: Set(e.payload.clone()),
-        created_at: Set(e.at),
-        sse_event: Set(e.sse_event.clone()),
-    }))
+    draft: &EventDraft,
+) -> Result<LoggedEvent, DbErr> {
+    let next = Statement::from_string(
+        txn.get_database_backend(),
+        "UPDATE event_counter SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id",
+    );
+    let id = read_counter(txn.query_one_raw(next).await?)?;
+    let event = LoggedEvent::new(id, draft).map_err(|error| DbErr::Json(error.to_string()))?;
+    event::Entity::insert(event::ActiveModel {
+        id: Set(event.id),
+        topic: Set(event.topic.clone()),
+        payload: Set(event.payload.clone()),
+        created_at: Set(event.at),
+        sse_event: Set(event.sse_event.clone()),
+    })
     .exec_without_returning(txn)
     .await?;
-    let backend = txn.get_database_backend();
-    let placeholder = if backend == DbBackend::Postgres {
-        "$1"
-    } else {
-        "?"
-    };
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        format!("UPDATE event_counter SET last_id = {placeholder} WHERE id = 1"),
-        [last.id.into()],
-    ))
-    .await?;
-    wake_other_instances(txn, last.id).await
+    Ok(event)
+}
+
+/// The events the transaction appended since the counter stood at `after`:
+/// whatever statements and triggers made them.
+pub(super) async fn appended_since(
+    txn: &impl ConnectionTrait,
+    after: i64,
+) -> Result<Vec<LoggedEvent>, DbErr> {
+    let through = last_id(txn).await?;
+    // Bounded on both sides: with `id > ?` alone a prepared statement may
+    // come to scan the whole table.
+    read_range(txn, after, through).await
 }
 
 /// The channel PostgreSQL instances notify each other on.
 pub const NOTIFY_CHANNEL: &str = "herald_events";
 
-/// On PostgreSQL, tells every instance's relay that events up to `id`
-/// exist. The notification is sent only if the transaction commits. The
-/// payload is the id alone: relays read the events from the table, the
-/// source of truth.
-async fn wake_other_instances(txn: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+/// On PostgreSQL, tells every instance's relay that the log grew, once the
+/// transaction commits. The payload is constant, so PostgreSQL folds it
+/// with the one the triggers on `users` send: relays read the events from
+/// the table, the source of truth.
+pub(super) async fn wake_other_instances(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [NOTIFY_CHANNEL.into(), id.to_string().into()],
+        "SELECT pg_notify($1, '')",
+        [NOTIFY_CHANNEL.into()],
     );
     txn.execute_raw(statement).await?;
     Ok(())

@@ -2,6 +2,7 @@
 //! write transactions that change both at once.
 
 mod announce;
+pub mod commit_watch;
 mod connection;
 mod disk_space;
 mod entities;

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::Error;
 use super::announce::Announce;
+use super::event_log;
 use super::idempotency::{self, Remembered};
 use super::writer::{Change, Writer};
 use crate::domain::NewNotification;
@@ -37,29 +38,36 @@ pub async fn publish(
         .write(announce, move |txn, slot| {
             let (notification, idempotency_key) = (notification.clone(), idempotency_key.clone());
             Box::pin(async move {
-                let (event_id, at) = (slot.event_id, slot.now);
+                let fingerprint = idempotency_key
+                    .as_ref()
+                    .map(|_| digest(&notification.fingerprint()));
+                if let (Some(IdempotencyKey { subject, key }), Some(fingerprint)) =
+                    (&idempotency_key, &fingerprint)
+                    && let Some(first) = idempotency::find(txn, subject, key).await?
+                {
+                    return if first.fingerprint == *fingerprint {
+                        Ok(Change::Nothing(Published {
+                            id: first.event_id,
+                            topic: first.topic,
+                        }))
+                    } else {
+                        Err(Error::IdempotencyKeyReused)
+                    };
+                }
+                let event = event_log::append(txn, &notification.draft(slot.now)).await?;
                 let published = Published {
-                    id: event_id,
-                    topic: notification.topic().to_string(),
+                    id: event.id,
+                    topic: event.topic,
                 };
-                if let Some(IdempotencyKey { subject, key }) = &idempotency_key {
-                    let fingerprint = digest(&notification.fingerprint());
-                    if let Some(first) = idempotency::find(txn, subject, key).await? {
-                        return if first.fingerprint == fingerprint {
-                            Ok(Change::Nothing(Published {
-                                id: first.event_id,
-                                topic: first.topic,
-                            }))
-                        } else {
-                            Err(Error::IdempotencyKeyReused)
-                        };
-                    }
+                if let (Some(IdempotencyKey { subject, key }), Some(fingerprint)) =
+                    (&idempotency_key, fingerprint)
+                {
                     let remembered = Remembered {
                         fingerprint,
-                        event_id,
+                        event_id: published.id,
                         topic: published.topic.clone(),
                     };
-                    idempotency::remember(txn, subject, key, remembered, at)
+                    idempotency::remember(txn, subject, key, remembered, slot.now)
                         .await
                         .map_err(|error| match error.sql_err() {
                             // Another writer holds the key and has not
@@ -70,10 +78,7 @@ pub async fn publish(
                             _ => error.into(),
                         })?;
                 }
-                Ok(Change::Made {
-                    event: notification.draft(at),
-                    value: published,
-                })
+                Ok(Change::Made(published))
             })
         })
         .await

@@ -1,5 +1,8 @@
-//! Changes to users, each written through the [`Writer`] together with the
-//! event it produces.
+//! Changes to users, each written through the [`Writer`]. The database's
+//! triggers on `users` append each change's event in the same statement
+//! (see `migrations/sql/`), as they do for any other writer: one source of
+//! events, so Herald's own writes and a SQL shell's cannot disagree. Each
+//! write here changes one row, so it makes one event.
 
 use std::sync::Arc;
 
@@ -9,7 +12,7 @@ use super::Error;
 use super::announce::Announce;
 use super::users;
 use super::writer::{Change, Writer};
-use crate::domain::{EventDraft, IfMatch, NewUser, User, UserId, UserPatch};
+use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
 
 pub async fn create(
     writer: &Writer,
@@ -20,22 +23,13 @@ pub async fn create(
         .write(announce, move |txn, slot| {
             let new = new.clone();
             Box::pin(async move {
-                let user = User {
-                    id: UserId::created_at(slot.now),
-                    user_name: new.user_name.as_str().to_owned(),
-                    email: new.email.as_str().to_owned(),
-                    display_name: new.display_name.map(|d| d.as_str().to_owned()),
-                    version: 1,
-                    created_at: slot.now,
-                    updated_at: slot.now,
-                };
-                if let Some(field) = users::insert_unless_taken(txn, &user).await? {
-                    return Err(Error::Duplicate { field });
+                // The id sorts by the batch's time, which the database's
+                // clock gave; the database fills in the rest.
+                let id = UserId::created_at(slot.now);
+                match users::insert_unless_taken(txn, id, &new).await? {
+                    Ok(user) => Ok(Change::Made(user)),
+                    Err(field) => Err(Error::Duplicate { field }),
                 }
-                Ok(Change::Made {
-                    event: EventDraft::user_created(&user),
-                    value: user,
-                })
             })
         })
         .await
@@ -63,11 +57,11 @@ pub async fn update(
                 if renamed && let Some(field) = users::taken_field(txn, &updated).await? {
                     return Err(Error::Duplicate { field });
                 }
-                users::update(txn, &updated).await?;
-                Ok(Change::Made {
-                    event: EventDraft::user_updated(&updated, changes),
-                    value: updated,
-                })
+                users::update(txn, &updated, changes.keys().map(String::as_str)).await?;
+                // As the database left it: its version and time, which a
+                // trigger set after the statement wrote the row.
+                let written = users::find(txn, id).await?.ok_or(Error::UserNotFound(id))?;
+                Ok(Change::Made(written))
             })
         })
         .await
@@ -80,15 +74,12 @@ pub async fn delete(
     if_match: IfMatch,
 ) -> Result<(), Error> {
     writer
-        .write(announce, move |txn, slot| {
+        .write(announce, move |txn, _| {
             let if_match = if_match.clone();
             Box::pin(async move {
                 current_version(txn, id, &if_match).await?;
                 users::delete(txn, id).await?;
-                Ok(Change::Made {
-                    event: EventDraft::user_deleted(id, slot.now),
-                    value: (),
-                })
+                Ok(Change::Made(()))
             })
         })
         .await

@@ -1,18 +1,18 @@
 //! Queries on the users table. They take `&impl ConnectionTrait` so they run
 //! on the pool or inside a write transaction alike.
 
-use sea_orm::sea_query::OnConflict;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait,
-    TryInsertResult,
 };
 
 use super::entities::user;
 use super::event_log;
-use crate::domain::{Email, User, UserId, UserName};
+use crate::domain::{Email, NewUser, User, UserId, UserName};
 
 pub(super) async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
     Ok(user::Entity::find_by_id(id.uuid())
@@ -56,21 +56,44 @@ pub(super) async fn page_as_of_event(
     Ok((users, last_event_id))
 }
 
-/// Inserts `user` unless its name or email is taken; returns the field
-/// that is, without an error that would abort a PostgreSQL transaction
-/// shared with other writes.
+/// Inserts a user with these fields unless its name or email is taken, and
+/// returns it as the database completed it (its version and times, which
+/// the database fills in, as it appends its `user_created` event); `Err`
+/// names the field that is taken, found without an error that would abort
+/// a PostgreSQL transaction shared with other writes.
 pub(super) async fn insert_unless_taken(
     conn: &impl ConnectionTrait,
-    user: &User,
-) -> Result<Option<&'static str>, DbErr> {
-    let inserted = user::Entity::insert(row(user))
+    id: UserId,
+    fields: &NewUser,
+) -> Result<Result<User, &'static str>, DbErr> {
+    let new = user::ActiveModel {
+        id: Set(id.uuid()),
+        user_name: Set(fields.user_name.as_str().to_owned()),
+        email: Set(fields.email.as_str().to_owned()),
+        display_name: Set(fields.display_name.as_ref().map(|d| d.as_str().to_owned())),
+        ..Default::default()
+    };
+    let inserted = user::Entity::insert(new)
         .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .try_insert()
-        .exec_without_returning(conn)
-        .await?;
+        .exec_with_returning(conn)
+        .await;
     match inserted {
-        TryInsertResult::Inserted(n) if n > 0 => Ok(None),
-        _ => Ok(Some(taken_field(conn, user).await?.unwrap_or("user_name"))),
+        Ok(row) => Ok(Ok(User::from(row))),
+        // Skipped by ON CONFLICT DO NOTHING: no row comes back, which
+        // sea-orm reports either way.
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => {
+            let probe = User {
+                id,
+                user_name: fields.user_name.as_str().to_owned(),
+                email: fields.email.as_str().to_owned(),
+                display_name: None,
+                version: 0,
+                created_at: DateTime::<Utc>::MIN_UTC,
+                updated_at: DateTime::<Utc>::MIN_UTC,
+            };
+            Ok(Err(taken_field(conn, &probe).await?.unwrap_or("user_name")))
+        }
+        Err(error) => Err(error),
     }
 }
 
@@ -98,8 +121,29 @@ pub(super) async fn taken_field(
     }))
 }
 
-pub(super) async fn update(conn: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
-    user::Entity::update(row(user)).exec(conn).await?;
+/// Writes the `changed` fields of `user` (their names, as `updated_fields`
+/// has them); the database bumps the version, sets `updated_at` and appends
+/// the `user_updated` event.
+pub(super) async fn update(
+    conn: &impl ConnectionTrait,
+    user: &User,
+    changed: impl Iterator<Item = &str>,
+) -> Result<(), DbErr> {
+    let mut update = user::Entity::update_many().filter(user::Column::Id.eq(user.id.uuid()));
+    for field in changed {
+        update = match field {
+            "user_name" => {
+                update.col_expr(user::Column::UserName, Expr::value(user.user_name.clone()))
+            }
+            "email" => update.col_expr(user::Column::Email, Expr::value(user.email.clone())),
+            "display_name" => update.col_expr(
+                user::Column::DisplayName,
+                Expr::value(user.display_name.clone()),
+            ),
+            _ => update,
+        };
+    }
+    update.exec(conn).await?;
     Ok(())
 }
 
@@ -109,18 +153,4 @@ pub(super) async fn delete(conn: &impl ConnectionTrait, id: UserId) -> Result<()
         .exec(conn)
         .await?;
     Ok(())
-}
-
-fn row(user: &User) -> user::ActiveModel {
-    user::ActiveModel {
-        id: Set(user.id.uuid()),
-        user_name: Set(user.user_name.clone()),
-        user_name_key: Set(UserName::key_of(&user.user_name)),
-        email: Set(user.email.clone()),
-        email_key: Set(Email::key_of(&user.email)),
-        display_name: Set(user.display_name.clone()),
-        version: Set(user.version),
-        created_at: Set(user.created_at),
-        updated_at: Set(user.updated_at),
-    }
 }

@@ -46,7 +46,6 @@ use super::connection::DatabaseConfig;
 use super::disk_space::DiskSpace;
 use super::event_log::{self, LoggedEvent};
 use super::write_health::WriteHealth;
-use crate::domain::EventDraft;
 
 /// Writes waiting for a batch; past this a write is refused with `503`
 /// rather than queued without bound.
@@ -67,18 +66,17 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// What a write decided inside its transaction.
 pub enum Change<T> {
-    /// Something changed: `event` is appended to the log in the same
-    /// transaction.
-    Made { value: T, event: EventDraft },
+    /// It changed one thing, and appended that change's event to the log in
+    /// the same transaction (the triggers on `users` append a user's; a
+    /// notification appends its own).
+    Made(T),
     /// Nothing changed: no event, and whatever the write read is returned.
     Nothing(T),
 }
 
-/// Where a write runs: the id its event gets if it makes one, and the
-/// batch's time by the database's clock.
+/// Where a write runs: the batch's time by the database's clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
-    pub event_id: i64,
     pub now: DateTime<Utc>,
 }
 
@@ -205,7 +203,7 @@ struct Job {
 
 /// What running a write in a batch came to.
 enum Staged {
-    Made(EventDraft),
+    Made,
     Nothing,
     /// The write was refused or failed; its error is kept for its caller.
     Failed,
@@ -236,7 +234,7 @@ impl<T: Send + 'static> Stage for Pending<T> {
     fn stage<'t>(&'t mut self, txn: &'t DatabaseTransaction, slot: Slot) -> BoxFuture<'t, Staged> {
         Box::pin(async move {
             let (outcome, staged) = match (self.write)(txn, slot).await {
-                Ok(Change::Made { value, event }) => (Ok(value), Staged::Made(event)),
+                Ok(Change::Made(value)) => (Ok(value), Staged::Made),
                 Ok(Change::Nothing(value)) => (Ok(value), Staged::Nothing),
                 Err(error) => (Err(error), Staged::Failed),
             };
@@ -374,25 +372,15 @@ impl Committer {
     async fn attempt(&mut self, jobs: &mut [Job]) -> Result<Vec<LoggedEvent>, BatchFailure> {
         let connection = self.connection().await.map_err(batch_failure)?;
         let txn = begin(connection).await.map_err(batch_failure)?;
-        let (mut last_id, now) = event_log::lock_counter(&txn).await.map_err(batch_failure)?;
-        let mut events = Vec::new();
+        let (first, now) = event_log::lock_counter(&txn).await.map_err(batch_failure)?;
+        let slot = Slot { now };
+        let mut made = 0;
         for (index, job) in jobs.iter_mut().enumerate() {
-            let slot = Slot {
-                event_id: last_id + 1,
-                now,
-            };
             job.event = None;
             match job.pending.stage(&txn, slot).await {
-                Staged::Made(draft) => {
-                    let Ok(logged) = LoggedEvent::new(slot.event_id, &draft) else {
-                        // The change is made but cannot be announced: it
-                        // must not commit.
-                        rollback(txn).await?;
-                        return Err(BatchFailure::Write(index));
-                    };
-                    last_id = logged.id;
-                    job.event = Some(events.len());
-                    events.push(logged);
+                Staged::Made => {
+                    job.event = Some(made);
+                    made += 1;
                 }
                 Staged::Nothing => {}
                 Staged::Failed => match job.pending.error() {
@@ -410,9 +398,24 @@ impl Committer {
                 },
             }
         }
-        event_log::append(&txn, &events)
+        let events = event_log::appended_since(&txn, first)
             .await
             .map_err(batch_failure)?;
+        if events.len() != made {
+            // Each write changes one thing, so makes one event: anything
+            // else is a trigger or a write out of step, and its events
+            // cannot be told apart.
+            rollback(txn).await?;
+            return Err(BatchFailure::Batch(Error::Internal(anyhow::anyhow!(
+                "a batch of {made} changes appended {} events",
+                events.len()
+            ))));
+        }
+        if !events.is_empty() {
+            event_log::wake_other_instances(&txn)
+                .await
+                .map_err(batch_failure)?;
+        }
         txn.commit().await.map_err(batch_failure)?;
         Ok(events)
     }

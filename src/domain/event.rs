@@ -2,9 +2,9 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{EventName, Topic, User, UserId};
+use super::{EventName, Topic, time};
 
 /// An event a write is about to commit, before the log gives it an id.
 #[derive(Debug, Clone)]
@@ -15,34 +15,19 @@ pub struct EventDraft {
     /// The SSE `event:` line; `None` sends a default `message`.
     sse_event: Option<EventName>,
     at: DateTime<Utc>,
-    data: EventData,
+    data: Value,
 }
 
-/// An event's `data`: a data change's fields in a fixed order, or the JSON
-/// a publisher sent.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum EventData {
-    UserChange(Box<UserChange>),
-    Json(Value),
-}
-
-/// What a data event says about a user.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserChange {
-    pub user_id: UserId,
-    pub updated_fields: Map<String, Value>,
-    pub user: Option<User>,
-}
-
-/// The JSON every subscriber receives as an event's `data:`.
+/// The JSON every subscriber receives as an event's `data:`. The triggers
+/// on `users` write the same shape for data changes (`migrations/sql/`).
 #[derive(Serialize)]
 struct Envelope<'a> {
     id: i64,
     event: &'a str,
     topic: &'a str,
+    #[serde(serialize_with = "time::rfc3339_micros")]
     at: DateTime<Utc>,
-    data: &'a EventData,
+    data: &'a Value,
 }
 
 impl EventDraft {
@@ -51,7 +36,7 @@ impl EventDraft {
         name: impl Into<Cow<'static, str>>,
         sse_event: Option<EventName>,
         at: DateTime<Utc>,
-        data: EventData,
+        data: Value,
     ) -> Self {
         Self {
             topic,

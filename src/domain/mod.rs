@@ -8,9 +8,9 @@ mod event_name;
 mod field_errors;
 mod notification;
 mod precondition;
+mod time;
 mod topic;
 mod user;
-mod user_event;
 mod user_input;
 mod user_name;
 

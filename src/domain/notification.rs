@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::event::EventData;
 use super::user_input::{optional, required, unknown_fields};
 use super::{EventDraft, EventName, FieldErrors, Topic};
 
@@ -72,7 +71,7 @@ impl NewNotification {
             name,
             self.event.clone(),
             at,
-            EventData::Json(self.data.clone()),
+            self.data.clone(),
         )
     }
 

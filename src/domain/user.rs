@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use crate::lock::lock;
 use uuid::{ContextV7, Timestamp, Uuid};
 
+use super::time;
+
 /// A user as clients see it, in responses and in events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
@@ -15,7 +17,9 @@ pub struct User {
     pub display_name: Option<String>,
     /// 1 when created, one more with each change; the `ETag` is this, quoted.
     pub version: i64,
+    #[serde(serialize_with = "time::rfc3339_micros")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::rfc3339_micros")]
     pub updated_at: DateTime<Utc>,
 }
 

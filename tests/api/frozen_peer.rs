@@ -13,15 +13,18 @@ use crate::helpers::{TestResult, json_body, postgres_or_skip, spawn_app};
 use crate::process::Herald;
 
 /// Whether a session of the test database (other than `db`'s) sits idle
-/// inside a transaction.
+/// inside a write transaction that holds the event counter.
 async fn idle_in_transaction(db: &sea_orm::DatabaseConnection) -> bool {
     let found = sea_orm::ConnectionTrait::query_one_raw(
         db,
         sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND state = 'idle in transaction' \
-             AND pid <> pg_backend_pid()",
+            // Idle inside a write transaction that has taken the counter
+            // (not merely begun).
+            "SELECT count(*) AS n FROM pg_stat_activity AS a JOIN pg_locks AS l ON l.pid = a.pid \
+             WHERE a.datname = current_database() AND a.state = 'idle in transaction' \
+             AND l.relation = 'event_counter'::regclass AND l.mode = 'RowExclusiveLock' \
+             AND a.pid <> pg_backend_pid()",
         ),
     )
     .await
@@ -101,11 +104,11 @@ async fn a_frozen_instance_does_not_hold_every_writer() -> TestResult {
         }
         saw_stuck
     };
-    let (response, stuck) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(20), write),
-        watch_readiness
-    );
-    let waited = started.elapsed();
+    let write = async {
+        let response = tokio::time::timeout(Duration::from_secs(20), write).await;
+        (response, started.elapsed())
+    };
+    let ((response, waited), stuck) = tokio::join!(write, watch_readiness);
     let response = response.map_err(|_| "B's write hung behind the frozen instance")?;
     let status = response.status().as_u16();
     assert!(
@@ -119,8 +122,14 @@ async fn a_frozen_instance_does_not_hold_every_writer() -> TestResult {
         waited < Duration::from_secs(15),
         "B's write waited {waited:?} behind a frozen instance"
     );
-    let stuck = stuck.ok_or("readiness never said writes were stuck")?;
-    assert!(stuck.contains("writes"), "{stuck}");
+    // Readiness says so once a write has waited 3 s: B's did, unless the
+    // machine was so slow to freeze A and send the write that A's session
+    // ended first (`writes_stuck_behind_a_lock_make_readiness_say_so`
+    // checks readiness on its own).
+    if waited >= Duration::from_millis(3500) {
+        let stuck = stuck.ok_or("readiness never said writes were stuck")?;
+        assert!(stuck.contains("writes"), "{stuck}");
+    }
 
     // With A still frozen, its session has ended and writes flow again.
     let after: Vec<u16> = join_all((1..=4).map(|i| {
@@ -170,5 +179,51 @@ async fn a_frozen_instance_does_not_hold_every_writer() -> TestResult {
         .collect();
     assert_eq!(ids, (1..=ids.len() as i64).collect::<Vec<_>>());
     assert_eq!(ids.len(), users.len());
+    Ok(())
+}
+
+/// A write waiting on the event counter's lock, held by another session,
+/// makes readiness say writes are stuck, and is answered `503` with
+/// `Retry-After` once it has waited the lock timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stuck_behind_a_lock_make_readiness_say_so() -> TestResult {
+    let Some(backend) = postgres_or_skip() else {
+        return Ok(());
+    };
+    let app = spawn_app(&backend).await;
+    // A session of its own, without Herald's timeouts.
+    let mut options = sea_orm::ConnectOptions::new(app.database.url.clone());
+    options.sqlx_logging(false).max_connections(1);
+    let holder = sea_orm::Database::connect(options).await?;
+    let txn = sea_orm::TransactionTrait::begin(&holder).await?;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &txn,
+        "SELECT last_id FROM event_counter WHERE id = 1 FOR UPDATE",
+    )
+    .await?;
+    let body = json!({"user_name": "waiting", "email": "waiting@example.com"});
+    let write = app.post_user(&body);
+    let readiness = async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let readyz = app.get("/readyz").await;
+            if readyz.status() == 503 {
+                return json_body(readyz).await["reason"]
+                    .as_str()
+                    .map(str::to_owned);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (response, stuck) = tokio::join!(write, readiness);
+    let stuck = stuck.ok_or("readiness never said writes were stuck")?;
+    assert!(stuck.starts_with("writes have waited"), "{stuck}");
+    assert!(response.headers().contains_key("retry-after"));
+    crate::helpers::assert_error(response, 503, "database_unavailable").await;
+    txn.rollback().await?;
+    app.create_user("afterwards").await;
     Ok(())
 }
