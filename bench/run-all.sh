@@ -77,6 +77,14 @@ run "writes-postgres-herald" --spawn herald --database-url "$pg_url" \
 run "cluster-50k-herald" --spawn herald --instances 3 --database-url "$pg_url" \
   --subscribers 50000 --processes 3 --rate 10 --duration 30
 
+# SQL written straight to the users table beside the API (Writing from SQL).
+if [[ -z "$only" || sql-writes == *$only* ]]; then
+  echo "=== sql-writes"
+  python3 bench/sql_writes.py | tee "$results/sql-writes-sqlite.json" || failed+=(sql-writes-sqlite)
+  python3 bench/sql_writes.py --database-url "$pg_url" | tee "$results/sql-writes-postgres.json" ||
+    failed+=(sql-writes-postgres)
+fi
+
 # Debian's python3-matplotlib lives beside /usr/bin/python3, which may not be
 # the python3 first on the PATH.
 python=python3

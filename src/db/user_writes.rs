@@ -2,14 +2,18 @@
 //! triggers on `users` append each change's event in the same statement
 //! (see `migrations/sql/`), as they do for any other writer: one source of
 //! events, so Herald's own writes and a SQL shell's cannot disagree. Each
-//! write here changes one row, so it makes one event.
+//! write here changes one row, so it makes one event, and answers with the
+//! user as that event has it: what the database made of the row (its
+//! version and times), without asking for the row again on the write path.
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseTransaction;
+use serde::Deserialize;
 
 use super::Error;
 use super::announce::Announce;
+use super::event_log::LoggedEvent;
 use super::users;
 use super::writer::{Change, Writer};
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
@@ -19,20 +23,21 @@ pub async fn create(
     announce: Arc<dyn Announce>,
     new: NewUser,
 ) -> Result<User, Error> {
-    writer
-        .write(announce, move |txn, slot| {
+    let ((), event) = writer
+        .write_logged(announce, move |txn, slot| {
             let new = new.clone();
             Box::pin(async move {
                 // The id sorts by the batch's time, which the database's
                 // clock gave; the database fills in the rest.
                 let id = UserId::created_at(slot.now);
                 match users::insert_unless_taken(txn, id, &new).await? {
-                    Ok(user) => Ok(Change::Made(user)),
-                    Err(field) => Err(Error::Duplicate { field }),
+                    None => Ok(Change::Made(())),
+                    Some(field) => Err(Error::Duplicate { field }),
                 }
             })
         })
-        .await
+        .await?;
+    user_after(event)
 }
 
 /// Applies `patch`; a patch that changes nothing commits nothing.
@@ -43,14 +48,14 @@ pub async fn update(
     patch: UserPatch,
     if_match: IfMatch,
 ) -> Result<User, Error> {
-    writer
-        .write(announce, move |txn, slot| {
+    let (unchanged, event) = writer
+        .write_logged(announce, move |txn, slot| {
             let (patch, if_match) = (patch.clone(), if_match.clone());
             Box::pin(async move {
                 let current = current_version(txn, id, &if_match).await?;
                 let changes = patch.changes_to(&current);
                 if changes.is_empty() {
-                    return Ok(Change::Nothing(current));
+                    return Ok(Change::Nothing(Some(current)));
                 }
                 let renamed = changes.contains_key("user_name") || changes.contains_key("email");
                 let updated = patch.apply_to(current, slot.now);
@@ -58,13 +63,14 @@ pub async fn update(
                     return Err(Error::Duplicate { field });
                 }
                 users::update(txn, &updated, changes.keys().map(String::as_str)).await?;
-                // As the database left it: its version and time, which a
-                // trigger set after the statement wrote the row.
-                let written = users::find(txn, id).await?.ok_or(Error::UserNotFound(id))?;
-                Ok(Change::Made(written))
+                Ok(Change::Made(None))
             })
         })
-        .await
+        .await?;
+    match unchanged {
+        Some(current) => Ok(current),
+        None => user_after(event),
+    }
 }
 
 pub async fn delete(
@@ -98,4 +104,27 @@ async fn current_version(
             current: current.version,
         })
     }
+}
+
+/// The user after a write, as its event has it.
+fn user_after(event: Option<LoggedEvent>) -> Result<User, Error> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        data: Data,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        user: User,
+    }
+    let event = event.ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!("a write that changed a user made no event"))
+    })?;
+    serde_json::from_str::<Envelope>(&event.payload)
+        .map(|envelope| envelope.data.user)
+        .map_err(|error| {
+            Error::Internal(anyhow::anyhow!(
+                "event {} does not hold the user it wrote: {error}",
+                event.id
+            ))
+        })
 }

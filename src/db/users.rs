@@ -56,16 +56,16 @@ pub(super) async fn page_as_of_event(
     Ok((users, last_event_id))
 }
 
-/// Inserts a user with these fields unless its name or email is taken, and
-/// returns it as the database completed it (its version and times, which
-/// the database fills in, as it appends its `user_created` event); `Err`
-/// names the field that is taken, found without an error that would abort
-/// a PostgreSQL transaction shared with other writes.
+/// Inserts a user with these fields unless its name or email is taken
+/// (the database fills in its version and times, as it appends its
+/// `user_created` event); `Some` names the field that is taken, found
+/// without an error that would abort a PostgreSQL transaction shared with
+/// other writes.
 pub(super) async fn insert_unless_taken(
     conn: &impl ConnectionTrait,
     id: UserId,
     fields: &NewUser,
-) -> Result<Result<User, &'static str>, DbErr> {
+) -> Result<Option<&'static str>, DbErr> {
     let new = user::ActiveModel {
         id: Set(id.uuid()),
         user_name: Set(fields.user_name.as_str().to_owned()),
@@ -75,26 +75,26 @@ pub(super) async fn insert_unless_taken(
     };
     let inserted = user::Entity::insert(new)
         .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_with_returning(conn)
+        .exec_without_returning(conn)
         .await;
     match inserted {
-        Ok(row) => Ok(Ok(User::from(row))),
-        // Skipped by ON CONFLICT DO NOTHING: no row comes back, which
-        // sea-orm reports either way.
-        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => {
-            let probe = User {
-                id,
-                user_name: fields.user_name.as_str().to_owned(),
-                email: fields.email.as_str().to_owned(),
-                display_name: None,
-                version: 0,
-                created_at: DateTime::<Utc>::MIN_UTC,
-                updated_at: DateTime::<Utc>::MIN_UTC,
-            };
-            Ok(Err(taken_field(conn, &probe).await?.unwrap_or("user_name")))
-        }
-        Err(error) => Err(error),
+        Ok(n) if n > 0 => return Ok(None),
+        // Skipped by ON CONFLICT DO NOTHING.
+        Ok(_) | Err(DbErr::RecordNotInserted) => {}
+        Err(error) => return Err(error),
     }
+    let probe = User {
+        id,
+        user_name: fields.user_name.as_str().to_owned(),
+        email: fields.email.as_str().to_owned(),
+        display_name: None,
+        version: 0,
+        created_at: DateTime::<Utc>::MIN_UTC,
+        updated_at: DateTime::<Utc>::MIN_UTC,
+    };
+    Ok(Some(
+        taken_field(conn, &probe).await?.unwrap_or("user_name"),
+    ))
 }
 
 /// Which of `user`'s unique fields another user already has, if any.

@@ -142,6 +142,24 @@ impl Writer {
             + Send
             + 'static,
     {
+        let (value, _) = self.submit(Some(announce), Growth::Adds, write).await?;
+        Ok(value)
+    }
+
+    /// Like [`write`](Self::write), and also returns the event the write
+    /// made, as committed (`None` if it changed nothing): what a trigger
+    /// wrote is read there rather than asked of the database again.
+    pub async fn write_logged<T, F>(
+        &self,
+        announce: Arc<dyn Announce>,
+        write: F,
+    ) -> Result<(T, Option<LoggedEvent>), Error>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
+            + Send
+            + 'static,
+    {
         self.submit(Some(announce), Growth::Adds, write).await
     }
 
@@ -155,7 +173,8 @@ impl Writer {
             + Send
             + 'static,
     {
-        self.submit(None, Growth::Removes, maintenance).await
+        let (value, _) = self.submit(None, Growth::Removes, maintenance).await?;
+        Ok(value)
     }
 
     async fn submit<T, F>(
@@ -163,7 +182,7 @@ impl Writer {
         announce: Option<Arc<dyn Announce>>,
         growth: Growth,
         write: F,
-    ) -> Result<T, Error>
+    ) -> Result<(T, Option<LoggedEvent>), Error>
     where
         T: Send + 'static,
         F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
@@ -185,10 +204,10 @@ impl Writer {
         let (value, event) = outcome
             .await
             .map_err(|_| Error::Internal(anyhow::anyhow!("the writer stopped")))??;
-        if let Some(event) = event {
+        if let Some(event) = &event {
             tracing::info!(event_id = event.id, topic = %event.topic, "committed write");
         }
-        Ok(value)
+        Ok((value, event))
     }
 }
 

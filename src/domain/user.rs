@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
 use crate::lock::lock;
@@ -7,8 +7,9 @@ use uuid::{ContextV7, Timestamp, Uuid};
 
 use super::time;
 
-/// A user as clients see it, in responses and in events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// A user as clients see it, in responses and in events (read back from
+/// an event after a write).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub user_name: String,
@@ -35,7 +36,19 @@ impl User {
 }
 
 /// A user's id: a UUID (v7, so ids sort by creation time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct UserId(Uuid);
 

@@ -33,6 +33,7 @@ mod rewind;
 mod security;
 mod slow_clients;
 mod slow_subscriber;
+mod sql_writes;
 mod start_up;
 mod stream;
 mod tasks;
