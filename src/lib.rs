@@ -13,7 +13,11 @@
 //! - [`db`]: the database. Connecting and migrating, the event log, reads
 //!   (`db::Reader`), and **the one write path** (`db::writer`): a write runs
 //!   in a batch transaction with the event it makes, commits, and is then
-//!   announced through [`db::Announce`]. Nothing here knows of HTTP or
+//!   announced through [`db::Announce`]. A user's event is appended by the
+//!   database's triggers on `users` (SQL in `migrations/sql/`), for Herald's
+//!   writes and anyone else's alike; the writer reads back what its batch
+//!   appended. Other processes' commits are noticed by `db::commit_watch`
+//!   (SQLite) and `db::listener` (PostgreSQL). Nothing here knows of HTTP or
 //!   streams.
 //! - [`metrics`]: the registry `/metrics` reads.
 //! - [`sse`]: fan-out. `SseNotifier` implements `db::Announce`: the live feed
@@ -30,7 +34,7 @@
 //!
 //! # Data flow
 //!
-//! A write: handler → `db::writer` (transaction: row + event, commit) →
+//! A write: handler → `db::writer` (transaction: row, its event by trigger, commit) →
 //! `SseNotifier` as `db::Announce` → the live feed → every `Subscription`
 //! whose topics match → its connection. Handlers never format SSE frames;
 //! the notifier never touches HTTP; the database layer never touches
