@@ -141,6 +141,9 @@ CREATE OR REPLACE FUNCTION herald_users_append_event() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    -- The next id of the counter, which this statement's first trigger
+    -- read (see herald_lock_event_counter).
+    next_id bigint := current_setting('herald.last_event_id')::bigint + 1;
     event text;
     user_id uuid;
     at timestamptz;
@@ -179,16 +182,13 @@ BEGIN
                    ELSE to_char(NEW.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END
             || '","updated_at":"' || at_json || '"}';
     END IF;
-    WITH next AS (
-        UPDATE event_counter SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id
-    )
+    PERFORM set_config('herald.last_event_id', next_id::text, true);
     INSERT INTO events (id, topic, payload, created_at, sse_event)
-    SELECT next.last_id, 'users/' || user_id,
-           '{"id":' || next.last_id || ',"event":"' || event || '","topic":"users/' || user_id
-           || '","at":"' || at_json || '","data":{"user_id":"' || user_id
-           || '","updated_fields":' || fields || ',"user":' || user_json || '}}',
-           at, NULL
-    FROM next;
+    VALUES (next_id, 'users/' || user_id,
+            '{"id":' || next_id || ',"event":"' || event || '","topic":"users/' || user_id
+            || '","at":"' || at_json || '","data":{"user_id":"' || user_id
+            || '","updated_fields":' || fields || ',"user":' || user_json || '}}',
+            at, NULL);
     RETURN NULL;
 END
 $$;
@@ -201,11 +201,30 @@ $$;
 -- transaction commits. The payload is constant: PostgreSQL folds identical
 -- notifications of one transaction into one, and listeners read the log,
 -- not the payload.
+--
+-- The statement's rows take their ids from a transaction-local setting
+-- that starts at the counter, and the counter is written once, after the
+-- statement: updating its row once per changed row would make each update
+-- step past every version the transaction already made (a statement of
+-- 20,000 rows took 2.6 s, growing with the square of its rows). A
+-- subtransaction that rolls back takes its setting back with it.
 CREATE OR REPLACE FUNCTION herald_lock_event_counter() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    PERFORM pg_notify('herald_events', '') FROM event_counter WHERE id = 1 FOR NO KEY UPDATE;
+    PERFORM pg_notify('herald_events', ''), set_config('herald.last_event_id', last_id::text, true)
+    FROM event_counter WHERE id = 1 FOR NO KEY UPDATE;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION herald_advance_event_counter() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    newest bigint := current_setting('herald.last_event_id')::bigint;
+BEGIN
+    UPDATE event_counter SET last_id = newest WHERE id = 1 AND last_id <> newest;
     RETURN NULL;
 END
 $$;
@@ -222,6 +241,10 @@ $$;
 CREATE OR REPLACE TRIGGER users_lock_event_counter
     BEFORE INSERT OR UPDATE OR DELETE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION herald_lock_event_counter();
+-- After every row trigger of the statement.
+CREATE OR REPLACE TRIGGER users_advance_event_counter
+    AFTER INSERT OR UPDATE OR DELETE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION herald_advance_event_counter();
 CREATE OR REPLACE TRIGGER users_before_write
     BEFORE INSERT OR UPDATE ON users
     FOR EACH ROW EXECUTE FUNCTION herald_users_before_write();

@@ -7,6 +7,7 @@ mod m20261122_000002_create_event_log;
 mod m20261201_000001_events_for_any_topic;
 mod m20261201_100001_user_name_key;
 mod m20261202_000001_users_write_their_events;
+mod m20261202_000002_event_counter_per_statement;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_events_for_any_topic::Migration),
             Box::new(m20261201_100001_user_name_key::Migration),
             Box::new(m20261202_000001_users_write_their_events::Migration),
+            Box::new(m20261202_000002_event_counter_per_statement::Migration),
         ]
     }
 }
