@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::Error;
 use super::announce::Announce;
 use super::event_log::LoggedEvent;
-use super::users;
+use super::users::{self, NewUserRow};
 use super::writer::{Change, Writer};
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
 
@@ -24,16 +24,16 @@ pub async fn create(
     new: NewUser,
 ) -> Result<User, Error> {
     let ((), event) = writer
-        .write_logged(announce, move |txn, slot| {
+        .write_logged(announce, move |_, slot| {
             let new = new.clone();
             Box::pin(async move {
                 // The id sorts by the batch's time, which the database's
                 // clock gave; the database fills in the rest.
-                let id = UserId::created_at(slot.now);
-                match users::insert_unless_taken(txn, id, &new).await? {
-                    None => Ok(Change::Made(())),
-                    Some(field) => Err(Error::Duplicate { field }),
-                }
+                let row = NewUserRow {
+                    id: UserId::created_at(slot.now),
+                    fields: new,
+                };
+                Ok(Change::NewUser(row, ()))
             })
         })
         .await?;

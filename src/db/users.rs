@@ -1,6 +1,8 @@
 //! Queries on the users table. They take `&impl ConnectionTrait` so they run
 //! on the pool or inside a write transaction alike.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -56,45 +58,60 @@ pub(super) async fn page_as_of_event(
     Ok((users, last_event_id))
 }
 
-/// Inserts a user with these fields unless its name or email is taken
-/// (the database fills in its version and times, as it appends its
-/// `user_created` event); `Some` names the field that is taken, found
+/// A user a create inserts: the fields it sets. The database fills in the
+/// rest (version, times, derived keys) and appends its `user_created` event.
+#[derive(Debug, Clone)]
+pub struct NewUserRow {
+    pub id: UserId,
+    pub fields: NewUser,
+}
+
+/// Inserts `rows` with one statement, skipping each whose name or email is
+/// taken (by a user already there, or by a row before it in `rows`)
 /// without an error that would abort a PostgreSQL transaction shared with
-/// other writes.
-pub(super) async fn insert_unless_taken(
+/// other writes. Returns the ids of the rows inserted.
+pub(super) async fn insert_skipping_taken(
     conn: &impl ConnectionTrait,
-    id: UserId,
-    fields: &NewUser,
-) -> Result<Option<&'static str>, DbErr> {
-    let new = user::ActiveModel {
-        id: Set(id.uuid()),
-        user_name: Set(fields.user_name.as_str().to_owned()),
-        email: Set(fields.email.as_str().to_owned()),
-        display_name: Set(fields.display_name.as_ref().map(|d| d.as_str().to_owned())),
+    rows: &[NewUserRow],
+) -> Result<HashSet<uuid::Uuid>, DbErr> {
+    let models = rows.iter().map(|row| user::ActiveModel {
+        id: Set(row.id.uuid()),
+        user_name: Set(row.fields.user_name.as_str().to_owned()),
+        email: Set(row.fields.email.as_str().to_owned()),
+        display_name: Set(row
+            .fields
+            .display_name
+            .as_ref()
+            .map(|d| d.as_str().to_owned())),
         ..Default::default()
-    };
-    let inserted = user::Entity::insert(new)
+    });
+    let inserted = user::Entity::insert_many(models)
         .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(conn)
+        .exec_with_returning_keys(conn)
         .await;
     match inserted {
-        Ok(n) if n > 0 => return Ok(None),
-        // Skipped by ON CONFLICT DO NOTHING.
-        Ok(_) | Err(DbErr::RecordNotInserted) => {}
-        Err(error) => return Err(error),
+        Ok(ids) => Ok(ids.into_iter().collect()),
+        Err(DbErr::RecordNotInserted) => Ok(HashSet::new()),
+        Err(error) => Err(error),
     }
+}
+
+/// Which of `row`'s unique fields another user has: why
+/// [`insert_skipping_taken`] skipped it.
+pub(super) async fn taken_by_another(
+    conn: &impl ConnectionTrait,
+    row: &NewUserRow,
+) -> Result<&'static str, DbErr> {
     let probe = User {
-        id,
-        user_name: fields.user_name.as_str().to_owned(),
-        email: fields.email.as_str().to_owned(),
+        id: row.id,
+        user_name: row.fields.user_name.as_str().to_owned(),
+        email: row.fields.email.as_str().to_owned(),
         display_name: None,
         version: 0,
         created_at: DateTime::<Utc>::MIN_UTC,
         updated_at: DateTime::<Utc>::MIN_UTC,
     };
-    Ok(Some(
-        taken_field(conn, &probe).await?.unwrap_or("user_name"),
-    ))
+    Ok(taken_field(conn, &probe).await?.unwrap_or("user_name"))
 }
 
 /// Which of `user`'s unique fields another user already has, if any.

@@ -6,7 +6,9 @@
 //! Writes that arrive together are committed together (group commit): one
 //! transaction, one counter lock and one commit for a batch. Writers then
 //! queue on the counter once per batch instead of once per write, which is
-//! what bounds write throughput on both databases.
+//! what bounds write throughput on both databases. The users a batch
+//! creates go in with one statement: a round trip to the database costs
+//! more than the triggers' work for a row, and the batch is serial.
 //!
 //! ### Invariants
 //! - A write is answered `Ok` only after the transaction holding it
@@ -27,6 +29,7 @@
 //!   read when the batch takes the counter, so instances whose clocks
 //!   disagree still write times in id order.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +48,9 @@ use super::announce::Announce;
 use super::connection::DatabaseConfig;
 use super::disk_space::DiskSpace;
 use super::event_log::{self, LoggedEvent};
+use super::users::{self, NewUserRow};
 use super::write_health::WriteHealth;
+use crate::domain::Topic;
 
 /// Writes waiting for a batch; past this a write is refused with `503`
 /// rather than queued without bound.
@@ -72,6 +77,11 @@ pub enum Change<T> {
     Made(T),
     /// Nothing changed: no event, and whatever the write read is returned.
     Nothing(T),
+    /// A new user, inserted with the batch's other new users in one
+    /// statement, where the triggers append its `user_created` event. If its
+    /// name or email is taken by then, the write is refused with
+    /// [`Error::Duplicate`] instead.
+    NewUser(NewUserRow, T),
 }
 
 /// Where a write runs: the batch's time by the database's clock.
@@ -223,6 +233,7 @@ struct Job {
 /// What running a write in a batch came to.
 enum Staged {
     Made,
+    NewUser(NewUserRow),
     Nothing,
     /// The write was refused or failed; its error is kept for its caller.
     Failed,
@@ -235,6 +246,9 @@ trait Stage: Send {
 
     /// The error of a write that [`Staged::Failed`].
     fn error(&self) -> Option<&Error>;
+
+    /// Refuses a write that staged, for what the batch found afterwards.
+    fn refuse(&mut self, error: Error);
 
     /// Answers the caller: with the write's own outcome once the batch has
     /// committed (`Ok`), with `Err` otherwise.
@@ -254,6 +268,7 @@ impl<T: Send + 'static> Stage for Pending<T> {
         Box::pin(async move {
             let (outcome, staged) = match (self.write)(txn, slot).await {
                 Ok(Change::Made(value)) => (Ok(value), Staged::Made),
+                Ok(Change::NewUser(row, value)) => (Ok(value), Staged::NewUser(row)),
                 Ok(Change::Nothing(value)) => (Ok(value), Staged::Nothing),
                 Err(error) => (Err(error), Staged::Failed),
             };
@@ -264,6 +279,10 @@ impl<T: Send + 'static> Stage for Pending<T> {
 
     fn error(&self) -> Option<&Error> {
         self.outcome.as_ref()?.as_ref().err()
+    }
+
+    fn refuse(&mut self, error: Error) {
+        self.outcome = Some(Err(error));
     }
 
     fn finish(self: Box<Self>, committed: Result<Option<&LoggedEvent>, Error>) {
@@ -283,6 +302,10 @@ enum BatchFailure {
     /// The write at this index failed with a statement of its own: the
     /// batch was rolled back, and runs again without it.
     Write(usize),
+    /// The statement inserting the batch's new users failed: the batch was
+    /// rolled back, and runs again inserting them one by one, which tells
+    /// whose row it was.
+    NewUsers,
     /// The environment failed (or a write was refused for it): every write
     /// of the batch gets this error.
     Batch(Error),
@@ -340,13 +363,16 @@ impl Committer {
                 kept
             }
         };
+        let mut together = true;
         loop {
             // A write that panics fails its batch, not every write after it.
             self.health.batch_started();
-            let attempt =
-                AssertUnwindSafe(tokio::time::timeout(BATCH_TIMEOUT, self.attempt(&mut jobs)))
-                    .catch_unwind()
-                    .await;
+            let attempt = AssertUnwindSafe(tokio::time::timeout(
+                BATCH_TIMEOUT,
+                self.attempt(&mut jobs, together),
+            ))
+            .catch_unwind()
+            .await;
             self.health.batch_ended();
             let failure = match attempt {
                 Ok(Ok(Ok(events))) => {
@@ -364,6 +390,10 @@ impl Committer {
                     job.pending.finish(Err(Error::Internal(anyhow::anyhow!(
                         "the write could not be committed"
                     ))));
+                    continue;
+                }
+                Ok(Ok(Err(BatchFailure::NewUsers))) => {
+                    together = false;
                     continue;
                 }
                 Ok(Ok(Err(BatchFailure::Batch(error)))) => error,
@@ -388,20 +418,49 @@ impl Committer {
         }
     }
 
-    async fn attempt(&mut self, jobs: &mut [Job]) -> Result<Vec<LoggedEvent>, BatchFailure> {
+    /// Runs `jobs` in one transaction and commits it. The new users go in
+    /// with one statement at the end if `together`, otherwise each where its
+    /// write stands.
+    async fn attempt(
+        &mut self,
+        jobs: &mut [Job],
+        together: bool,
+    ) -> Result<Vec<LoggedEvent>, BatchFailure> {
         let connection = self.connection().await.map_err(batch_failure)?;
         let txn = begin(connection).await.map_err(batch_failure)?;
         let (first, now) = event_log::lock_counter(&txn).await.map_err(batch_failure)?;
         let slot = Slot { now };
-        let mut made = 0;
+        // Whose each event is, in the order they are appended; new users
+        // inserted together come last, known by their topic.
+        let mut owners = Vec::with_capacity(jobs.len());
+        let mut new_users = Vec::new();
         for (index, job) in jobs.iter_mut().enumerate() {
             job.event = None;
-            match job.pending.stage(&txn, slot).await {
-                Staged::Made => {
-                    job.event = Some(made);
-                    made += 1;
+            let staged = match job.pending.stage(&txn, slot).await {
+                Staged::NewUser(row) if together => {
+                    new_users.push((index, row));
+                    continue;
                 }
-                Staged::Nothing => {}
+                Staged::NewUser(row) => match insert_new_users(&txn, &[(index, row)]).await {
+                    Ok(outcomes) => {
+                        for (_, outcome) in outcomes {
+                            match outcome {
+                                Ok(_) => owners.push(index),
+                                Err(refusal) => job.pending.refuse(refusal),
+                            }
+                        }
+                        continue;
+                    }
+                    Err(error) => {
+                        job.pending.refuse(Error::from(error));
+                        Staged::Failed
+                    }
+                },
+                staged => staged,
+            };
+            match staged {
+                Staged::Made => owners.push(index),
+                Staged::NewUser(_) | Staged::Nothing => {}
                 Staged::Failed => match job.pending.error() {
                     Some(error) if error.is_environmental() => {
                         return Err(BatchFailure::Batch(error.replicate()));
@@ -417,10 +476,43 @@ impl Committer {
                 },
             }
         }
+        let mut inserted_together = HashMap::new();
+        if !new_users.is_empty() {
+            let outcomes = match insert_new_users(&txn, &new_users).await {
+                Ok(outcomes) => outcomes,
+                Err(error) => {
+                    let error = Error::from(error);
+                    if error.is_environmental() {
+                        return Err(BatchFailure::Batch(error));
+                    }
+                    rollback(txn).await?;
+                    return Err(BatchFailure::NewUsers);
+                }
+            };
+            for (index, outcome) in outcomes {
+                match outcome {
+                    Ok(topic) => {
+                        inserted_together.insert(topic, index);
+                    }
+                    Err(refusal) => jobs[index].pending.refuse(refusal),
+                }
+            }
+        }
+        let made = owners.len() + inserted_together.len();
         let events = event_log::appended_since(&txn, first)
             .await
             .map_err(batch_failure)?;
-        if events.len() != made {
+        let mut owned = true;
+        for (position, event) in events.iter().enumerate() {
+            let owner = owners
+                .get(position)
+                .or_else(|| inserted_together.get(&event.topic));
+            match owner.and_then(|&index| jobs.get_mut(index)) {
+                Some(job) => job.event = Some(position),
+                None => owned = false,
+            }
+        }
+        if events.len() != made || !owned {
             // Each write changes one thing, so makes one event: anything
             // else is a trigger or a write out of step, and its events
             // cannot be told apart.
@@ -456,6 +548,28 @@ impl Committer {
 
 fn batch_failure(error: DbErr) -> BatchFailure {
     BatchFailure::Batch(Error::from(error))
+}
+
+/// Inserts the new users of these writes (by index) with one statement.
+/// Each comes back with the topic of its events, or refused with the field
+/// that was taken.
+async fn insert_new_users(
+    txn: &DatabaseTransaction,
+    new_users: &[(usize, NewUserRow)],
+) -> Result<Vec<(usize, Result<String, Error>)>, DbErr> {
+    let rows: Vec<NewUserRow> = new_users.iter().map(|(_, row)| row.clone()).collect();
+    let inserted = users::insert_skipping_taken(txn, &rows).await?;
+    let mut outcomes = Vec::with_capacity(new_users.len());
+    for (index, row) in new_users {
+        let outcome = if inserted.contains(&row.id.uuid()) {
+            Ok(Topic::user(row.id).as_str().to_owned())
+        } else {
+            let field = users::taken_by_another(txn, row).await?;
+            Err(Error::Duplicate { field })
+        };
+        outcomes.push((*index, outcome));
+    }
+    Ok(outcomes)
 }
 
 async fn begin(connection: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
