@@ -156,9 +156,13 @@ impl Herald {
 }
 
 impl Drop for Herald {
-    /// A test that failed half-way leaves no server behind.
+    /// A test that failed half-way leaves no server behind, nor one that a
+    /// wrapper (`faketime`) started as its child.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &child.id().to_string()])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
