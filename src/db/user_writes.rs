@@ -59,7 +59,10 @@ pub async fn update(
                 }
                 let renamed = changes.contains_key("user_name") || changes.contains_key("email");
                 let updated = patch.apply_to(current, slot.now);
-                if renamed && let Some(field) = users::taken_field(txn, &updated).await? {
+                if renamed
+                    && let Some(field) =
+                        users::taken_field(txn, id, &updated.user_name, &updated.email).await?
+                {
                     return Err(Error::Duplicate { field });
                 }
                 users::update(txn, &updated, changes.keys().map(String::as_str)).await?;

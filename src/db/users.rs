@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -102,31 +101,32 @@ pub(super) async fn taken_by_another(
     conn: &impl ConnectionTrait,
     row: &NewUserRow,
 ) -> Result<&'static str, DbErr> {
-    let probe = User {
-        id: row.id,
-        user_name: row.fields.user_name.as_str().to_owned(),
-        email: row.fields.email.as_str().to_owned(),
-        display_name: None,
-        version: 0,
-        created_at: DateTime::<Utc>::MIN_UTC,
-        updated_at: DateTime::<Utc>::MIN_UTC,
-    };
-    Ok(taken_field(conn, &probe).await?.unwrap_or("user_name"))
+    let fields = &row.fields;
+    let taken = taken_field(
+        conn,
+        row.id,
+        fields.user_name.as_str(),
+        fields.email.as_str(),
+    )
+    .await?;
+    Ok(taken.unwrap_or("user_name"))
 }
 
-/// Which of `user`'s unique fields another user already has, if any.
+/// Which of these unique fields a user other than `id` already has, if any.
 pub(super) async fn taken_field(
     conn: &impl ConnectionTrait,
-    user: &User,
+    id: UserId,
+    user_name: &str,
+    email: &str,
 ) -> Result<Option<&'static str>, DbErr> {
-    let name_key = UserName::key_of(&user.user_name);
+    let name_key = UserName::key_of(user_name);
     let other = user::Entity::find()
         .filter(
             Condition::any()
                 .add(user::Column::UserNameKey.eq(name_key.clone()))
-                .add(user::Column::EmailKey.eq(Email::key_of(&user.email))),
+                .add(user::Column::EmailKey.eq(Email::key_of(email))),
         )
-        .filter(user::Column::Id.ne(user.id.uuid()))
+        .filter(user::Column::Id.ne(id.uuid()))
         .one(conn)
         .await?;
     Ok(other.map(|other| {

@@ -93,9 +93,19 @@ pub struct Slot {
 /// A write's body: runs inside the batch's transaction. It may run more
 /// than once (when another write of its batch failed first), so it must
 /// take what it writes by reference or clone it.
-type WriteFn<T> = Box<
-    dyn for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>> + Send,
->;
+pub trait WriteBody<T>:
+    for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
+    + Send
+    + 'static
+{
+}
+
+impl<T, F> WriteBody<T> for F where
+    F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
+        + Send
+        + 'static
+{
+}
 
 /// Whether a write adds data. Writes that do are refused while the disk is
 /// below its watermark; those that only remove data (pruning) are not,
@@ -148,9 +158,7 @@ impl Writer {
     pub async fn write<T, F>(&self, announce: Arc<dyn Announce>, write: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
-            + Send
-            + 'static,
+        F: WriteBody<T>,
     {
         let (value, _) = self.submit(Some(announce), Growth::Adds, write).await?;
         Ok(value)
@@ -166,9 +174,7 @@ impl Writer {
     ) -> Result<(T, Option<LoggedEvent>), Error>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
-            + Send
-            + 'static,
+        F: WriteBody<T>,
     {
         self.submit(Some(announce), Growth::Adds, write).await
     }
@@ -179,9 +185,7 @@ impl Writer {
     pub async fn maintain<T, F>(&self, maintenance: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
-            + Send
-            + 'static,
+        F: WriteBody<T>,
     {
         let (value, _) = self.submit(None, Growth::Removes, maintenance).await?;
         Ok(value)
@@ -195,9 +199,7 @@ impl Writer {
     ) -> Result<(T, Option<LoggedEvent>), Error>
     where
         T: Send + 'static,
-        F: for<'t> Fn(&'t DatabaseTransaction, Slot) -> BoxFuture<'t, Result<Change<T>, Error>>
-            + Send
-            + 'static,
+        F: WriteBody<T>,
     {
         let (reply, outcome) = oneshot::channel();
         let job = Job {
@@ -258,7 +260,7 @@ trait Stage: Send {
 type Reply<T> = oneshot::Sender<Result<(T, Option<LoggedEvent>), Error>>;
 
 struct Pending<T> {
-    write: WriteFn<T>,
+    write: Box<dyn WriteBody<T>>,
     outcome: Option<Result<T, Error>>,
     reply: Reply<T>,
 }
@@ -441,18 +443,10 @@ impl Committer {
                     new_users.push((index, row));
                     continue;
                 }
-                Staged::NewUser(row) => match insert_new_users(&txn, &[(index, row)]).await {
-                    Ok(outcomes) => {
-                        for (_, outcome) in outcomes {
-                            match outcome {
-                                Ok(_) => owners.push(index),
-                                Err(refusal) => job.pending.refuse(refusal),
-                            }
-                        }
-                        continue;
-                    }
+                Staged::NewUser(row) => match insert_new_user(&txn, index, row).await {
+                    Ok(()) => Staged::Made,
                     Err(error) => {
-                        job.pending.refuse(Error::from(error));
+                        job.pending.refuse(error);
                         Staged::Failed
                     }
                 },
@@ -548,6 +542,19 @@ impl Committer {
 
 fn batch_failure(error: DbErr) -> BatchFailure {
     BatchFailure::Batch(Error::from(error))
+}
+
+/// Inserts one write's new user where the write stands: refused with the
+/// field that was taken, or with the statement's error.
+async fn insert_new_user(
+    txn: &DatabaseTransaction,
+    index: usize,
+    row: NewUserRow,
+) -> Result<(), Error> {
+    match insert_new_users(txn, &[(index, row)]).await?.pop() {
+        Some((_, Err(refusal))) => Err(refusal),
+        _ => Ok(()),
+    }
 }
 
 /// Inserts the new users of these writes (by index) with one statement.
