@@ -3,12 +3,14 @@
 //!
 //! # Map
 //!
-//! Layers, lowest first; a module uses only those above it in this list,
-//! never one below.
+//! Layers, lowest first; a module uses only those on the lines above its
+//! own in this list, never one on its line or below (`tests/api/layers.rs`
+//! holds the code to it).
 //!
-//! - [`lock`], [`open_files`]: small utilities.
+//! - [`lock`], [`open_files`], [`telemetry`]: small utilities, and logging.
 //! - [`domain`]: the values Herald deals in, each parsed from what clients
 //!   send (`UserName`, `Email`, `Topic`, the event envelope, …). No I/O.
+//! - [`auth`]: tokens, scopes and the principal a request acts as.
 //! - [`config`]: the settings, each named once in `config/settings_table.rs`.
 //! - [`db`]: the database. Connecting and migrating, the event log, reads
 //!   (`db::Reader`), and **the one write path** (`db::writer`): a write runs
@@ -16,20 +18,20 @@
 //!   announced through [`db::Announce`]. A user's event is appended by the
 //!   database's triggers on `users` (SQL in `migrations/sql/`), for Herald's
 //!   writes and anyone else's alike; the writer reads back what its batch
-//!   appended. Other processes' commits are noticed by `db::commit_watch`
-//!   (SQLite) and `db::listener` (PostgreSQL). Nothing here knows of HTTP or
-//!   streams.
+//!   appended. The database keeps the log append-only. Other processes'
+//!   commits are noticed by `db::commit_watch` (SQLite) and `db::listener`
+//!   (PostgreSQL). Nothing here knows of HTTP or streams.
 //! - [`metrics`]: the registry `/metrics` reads.
+//! - [`tasks`]: the supervisor of background tasks.
 //! - [`sse`]: fan-out. `SseNotifier` implements `db::Announce`: the live feed
 //!   every stream reads, shared reads of the log for replays, the relay that
 //!   delivers other instances' events and notices a log that went back, and
 //!   one `Subscription` per open stream. Nothing here knows of HTTP.
-//! - [`auth`]: tokens, scopes and the principal a request acts as.
 //! - [`http`]: routes, handlers, extractors, the OpenAPI document, and the
 //!   one mapping from errors to responses (`http::error`).
-//! - [`tasks`]: the supervisor of background tasks.
+//! - [`tls`], [`cli`]: serving HTTPS, and the command line.
 //! - [`startup`]: builds the application from `Settings` and owns its
-//!   shutdown (`StopHandle`); [`cli`], [`telemetry`] and [`tls`] serve it.
+//!   shutdown (`StopHandle`: one token every part that stops is handed).
 //! - `main.rs`: reads the settings, starts, waits for a signal.
 //!
 //! # Data flow

@@ -1,5 +1,8 @@
 //! Builds the running service from `Settings`: database, writer, notifier,
-//! background tasks and HTTP server.
+//! background tasks and HTTP server; and owns its shutdown: one token,
+//! made here, that the server's stop cancels and every part that must stop
+//! (the feed and with it every stream, the relay, the pruner, the commit
+//! watch, the listener, request bodies still arriving) is handed.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sea_orm::{DatabaseConnection, DbBackend};
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::TokenKeys;
@@ -36,6 +40,7 @@ pub struct Application {
     notifier: Arc<SseNotifier>,
     writer: Writer,
     tasks: Tasks,
+    shutdown: CancellationToken,
     listener: Option<Arc<ListenerState>>,
     /// Ends once the server, and with it every handle to the writer, is
     /// gone, after the writes already queued.
@@ -70,10 +75,12 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let tasks = Tasks::new(notifier.closing(), metrics.task_restarts().clone());
+        let shutdown = CancellationToken::new();
+        let tasks = Tasks::new(shutdown.clone(), metrics.task_restarts().clone());
         let disk = DiskSpace::of(&db, settings.min_free_disk_mb);
         let (writer, writer_task) = Writer::spawn(database, disk.clone());
-        let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier, &writer);
+        let listener_state =
+            start_background_tasks(&tasks, &settings, &db, &notifier, &writer, &shutdown);
         let open_files = crate::open_files::raise_open_files_limit();
         let max_streams = settings
             .max_streams
@@ -100,6 +107,7 @@ impl Application {
                     origins: settings.cors_allowed_origins.clone(),
                 },
                 metrics,
+                shutdown: shutdown.clone(),
             },
             tls,
         )?;
@@ -111,6 +119,7 @@ impl Application {
             notifier,
             writer,
             tasks,
+            shutdown,
             listener: listener_state,
             writer_task,
         })
@@ -153,7 +162,7 @@ impl Application {
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
             server: self.server.handle(),
-            notifier: self.notifier.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 
@@ -162,7 +171,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         drop(self.writer);
         let served = self.server.await;
-        self.tasks.stop().await;
+        // However the server ended, everything else stops with it.
+        self.shutdown.cancel();
+        self.tasks.stopped().await;
         if let Err(error) = self.writer_task.await {
             tracing::error!(%error, "the writer ended abnormally");
         }
@@ -174,7 +185,7 @@ impl Application {
 #[derive(Clone)]
 pub struct StopHandle {
     server: ServerHandle,
-    notifier: Arc<SseNotifier>,
+    shutdown: CancellationToken,
 }
 
 impl StopHandle {
@@ -182,7 +193,7 @@ impl StopHandle {
     /// reconnect elsewhere or later with `Last-Event-ID`), stops the
     /// background tasks and waits for in-flight requests.
     pub async fn stop(&self) {
-        self.notifier.close();
+        self.shutdown.cancel();
         self.server.stop(true).await;
     }
 }
@@ -195,19 +206,21 @@ fn start_background_tasks(
     db: &DatabaseConnection,
     notifier: &Arc<SseNotifier>,
     writer: &Writer,
+    shutdown: &CancellationToken,
 ) -> Option<Arc<ListenerState>> {
-    let keep_alive = settings.sse_keep_alive;
-    let feed = notifier.clone();
-    tasks.supervise("feed", move || feed.clone().run_feed(keep_alive));
-    let relay = notifier.clone();
-    tasks.supervise("relay", move || run_relay(relay.clone()));
+    let (keep_alive, feed, stop) = (settings.sse_keep_alive, notifier.clone(), shutdown.clone());
+    tasks.supervise("feed", move || {
+        feed.clone().run_feed(keep_alive, stop.clone())
+    });
+    let (relay, stop) = (notifier.clone(), shutdown.clone());
+    tasks.supervise("relay", move || run_relay(relay.clone(), stop.clone()));
     let (pruner, pool) = (writer.clone(), db.clone());
-    let (retention, stop) = (settings.event_retention, notifier.closing());
+    let (retention, stop) = (settings.event_retention, shutdown.clone());
     tasks.supervise("pruner", move || {
         retention::run_pruner(pruner.clone(), pool.clone(), retention, stop.clone())
     });
     if db.get_database_backend() != DbBackend::Postgres {
-        let (watched, waker, stop) = (db.clone(), notifier.clone(), notifier.closing());
+        let (watched, waker, stop) = (db.clone(), notifier.clone(), shutdown.clone());
         tasks.supervise("commit watch", move || {
             let waker = waker.clone();
             commit_watch::watch_commits(watched.clone(), move || waker.wake_relay(), stop.clone())
@@ -216,7 +229,7 @@ fn start_background_tasks(
     }
     let state = Arc::new(ListenerState::default());
     let (pool, listening) = (db.get_postgres_connection_pool().clone(), state.clone());
-    let (waker, stop) = (notifier.clone(), notifier.closing());
+    let (waker, stop) = (notifier.clone(), shutdown.clone());
     tasks.supervise("listener", move || {
         let waker = waker.clone();
         listener::run_listener(
@@ -264,6 +277,7 @@ struct Shared {
     admission: StreamAdmission,
     auth: Auth,
     metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
 }
 
 fn serve(
@@ -285,7 +299,7 @@ fn serve(
     let auth = web::Data::new(shared.auth);
     let body_deadline = web::Data::new(BodyDeadline {
         timeout: settings.request_body_timeout,
-        shutdown: notifier.closing(),
+        shutdown: shared.shutdown,
     });
     let metrics = web::Data::from(shared.metrics);
     let openapi = web::Data::new(

@@ -1,6 +1,6 @@
 //! The background tasks an instance runs beside its HTTP server (the feed,
 //! the relay, the PostgreSQL listener, the pruner): spawned under one
-//! tracker, stopped by one token, and supervised, so that a task that ends
+//! tracker, stopped by the application's shutdown token, and supervised, so that a task that ends
 //! on its own is logged at `error`, makes `/readyz` answer 503 while it is
 //! down, and is restarted with backoff instead of silently stopping
 //! delivery. Restarting rather than exiting keeps the instance's open
@@ -85,7 +85,8 @@ impl TaskHealth {
 }
 
 impl Tasks {
-    /// Tasks that `stop` ends, counting their restarts in `restarts`.
+    /// Tasks that `stop` (the application's shutdown) ends, counting their
+    /// restarts in `restarts`.
     pub fn new(stop: CancellationToken, restarts: Counter) -> Self {
         Self {
             tracker: TaskTracker::new(),
@@ -176,10 +177,10 @@ impl Tasks {
         });
     }
 
-    /// Cancels every task and waits for them to end.
-    pub async fn stop(&self) {
-        self.stop.cancel();
+    /// Waits for every task to end, once the stop token is cancelled.
+    pub async fn stopped(&self) {
         self.tracker.close();
+        self.stop.cancelled().await;
         self.tracker.wait().await;
     }
 }

@@ -8,6 +8,7 @@ mod m20261201_000001_events_for_any_topic;
 mod m20261201_100001_user_name_key;
 mod m20261202_000001_users_write_their_events;
 mod m20261202_000002_event_counter_per_statement;
+mod m20261206_000001_append_only_log;
 
 pub struct Migrator;
 
@@ -21,6 +22,61 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_100001_user_name_key::Migration),
             Box::new(m20261202_000001_users_write_their_events::Migration),
             Box::new(m20261202_000002_event_counter_per_statement::Migration),
+            Box::new(m20261206_000001_append_only_log::Migration),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// What each migration applied, by digest. A migration that has been
+    /// released never changes, or databases that ran it and databases that
+    /// run it now would differ: a change is a new migration, whose SQL goes
+    /// here once it is released.
+    const APPLIED: &[(&str, &str)] = &[
+        (
+            "m20261202_000001_users_write_their_events.postgres.sql",
+            "43aede82ccac33c4bd8eba749a45c8d443f89ba2d5df20d3359b1dee1c525dce",
+        ),
+        (
+            "m20261202_000001_users_write_their_events.sqlite.sql",
+            "60ef936f271c15315dddc14f358237d86d0d5727f2b5ce8149b11a680c426fee",
+        ),
+        (
+            "m20261206_000001_append_only_log.postgres.sql",
+            "1a3de1c43b44b01f4e76abf90208b905a7ab32039eda1f4aaadf40fd88d7bc30",
+        ),
+        (
+            "m20261206_000001_append_only_log.sqlite.sql",
+            "0eb994450df8dc4faefb1ebd09bfc1728038c31c88f9034ccee6fc741e5ec41b",
+        ),
+    ];
+
+    #[test]
+    fn what_a_migration_applied_never_changes() {
+        let sql = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let mut files: Vec<String> = std::fs::read_dir(&sql)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('m') && name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let recorded: Vec<&str> = APPLIED.iter().map(|(name, _)| *name).collect();
+        assert_eq!(files, recorded, "every migration's SQL has its digest here");
+        for (name, digest) in APPLIED {
+            let text = std::fs::read(sql.join(name)).unwrap_or_default();
+            let actual: String = Sha256::digest(&text)
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            assert_eq!(
+                actual, *digest,
+                "migrations/sql/{name} changed after its migration was released: make a new migration instead"
+            );
+        }
     }
 }

@@ -41,6 +41,18 @@ impl Error {
         matches!(self, Self::Unavailable(_) | Self::StorageFull(_))
     }
 
+    /// Whether the database failed this to break a deadlock or a
+    /// serialization conflict between transactions: running it again is
+    /// what PostgreSQL says to do.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Unavailable(error) => database_error(error)
+                .and_then(|db| db.code())
+                .is_some_and(|code| code == "40001" || code == "40P01"),
+            _ => false,
+        }
+    }
+
     /// The same failure for another caller: one failed batch answers every
     /// write in it. Only what a client can act on is kept.
     pub fn replicate(&self) -> Self {

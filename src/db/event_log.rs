@@ -2,9 +2,10 @@
 //! delivery, replays and catch-ups all read from here.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use super::entities::event;
@@ -46,35 +47,70 @@ impl From<event::Model> for LoggedEvent {
     }
 }
 
-/// Locks the event counter until the transaction ends; returns the newest
-/// event id and the database's time. Writers of every instance queue here,
-/// so ids are handed out in commit order, and a rolled-back transaction
-/// gives its ids back. The time is read once the lock is held, from the
-/// database's clock on PostgreSQL, which every instance shares (an
-/// embedded SQLite database has only this process's clock): times then
-/// follow ids whatever the instances' own clocks say.
-pub(super) async fn lock_counter(
-    txn: &impl ConnectionTrait,
-) -> Result<(i64, DateTime<Utc>), DbErr> {
+/// Where a batch of writes begins: the database's time, by which every
+/// time the batch writes is read, and on SQLite the newest event id, after
+/// which the batch's events come.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BatchStart {
+    pub now: DateTime<Utc>,
+    /// SQLite's one writer holds the counter from `BEGIN IMMEDIATE`; on
+    /// PostgreSQL the counter is taken at commit, and the database keeps
+    /// where the transaction's events begin.
+    newest: Option<i64>,
+}
+
+/// Starts a batch in `txn`. On PostgreSQL the time is the database's
+/// clock, which every instance shares; an embedded SQLite database has only
+/// this process's clock.
+pub(super) async fn begin_batch(txn: &impl ConnectionTrait) -> Result<BatchStart, DbErr> {
     let backend = txn.get_database_backend();
-    let sql = if backend == DbBackend::Postgres {
-        "UPDATE event_counter SET last_id = last_id WHERE id = 1 \
-         RETURNING last_id, clock_timestamp() AS now"
+    let start = if backend == DbBackend::Postgres {
+        let row = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT clock_timestamp() AS now",
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the database's clock".to_owned()))?;
+        BatchStart {
+            now: row.try_get("", "now")?,
+            newest: None,
+        }
     } else {
-        "UPDATE event_counter SET last_id = last_id WHERE id = 1 RETURNING last_id"
-    };
-    let row = txn
-        .query_one_raw(Statement::from_string(backend, sql))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("the event_counter row".to_owned()))?;
-    let last_id = row.try_get("", "last_id")?;
-    let now = if backend == DbBackend::Postgres {
-        row.try_get::<DateTime<Utc>>("", "now")?
-    } else {
-        Utc::now()
+        BatchStart {
+            now: Utc::now(),
+            newest: Some(last_id(txn).await?),
+        }
     };
     // Both databases keep microseconds.
-    Ok((last_id, now.trunc_subsecs(6)))
+    Ok(BatchStart {
+        now: start.now.trunc_subsecs(6),
+        ..start
+    })
+}
+
+/// Every event the batch begun at `start` appended, whatever statements
+/// and triggers made them, in id order. On PostgreSQL this is when the
+/// events its changes staged are appended, taking the counter until the
+/// commit.
+pub(super) async fn batch_events(
+    txn: &impl ConnectionTrait,
+    start: &BatchStart,
+) -> Result<Vec<LoggedEvent>, DbErr> {
+    match start.newest {
+        // Bounded on both sides: with `id > ?` alone a prepared statement
+        // may come to scan the whole table.
+        Some(newest) => read_range(txn, newest, last_id(txn).await?).await,
+        None => Ok(event::Model::find_by_statement(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT id, topic, payload, created_at, sse_event FROM herald_transaction_events()",
+        ))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(LoggedEvent::from)
+        .collect()),
+    }
 }
 
 /// The id of the newest committed event, whether or not it is still retained.
@@ -91,19 +127,29 @@ fn read_counter(row: Option<sea_orm::QueryResult>) -> Result<i64, DbErr> {
         .try_get("", "last_id")
 }
 
-/// Appends the event `draft` becomes under the next id of the counter
-/// (locked by [`lock_counter`] in the same transaction), as the triggers on
-/// `users` append theirs: both take ids from the one counter, in the order
-/// the transaction's statements run.
+/// Appends the event `draft` becomes under the next id of the counter, as
+/// the triggers append theirs: the log takes an insert only with the
+/// counter's next id, and advances the counter itself. On PostgreSQL the
+/// events the transaction staged before go first, and the counter is held
+/// from here until the commit.
 pub(super) async fn append(
     txn: &impl ConnectionTrait,
     draft: &EventDraft,
 ) -> Result<LoggedEvent, DbErr> {
+    let backend = txn.get_database_backend();
     let next = Statement::from_string(
-        txn.get_database_backend(),
-        "UPDATE event_counter SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id",
+        backend,
+        if backend == DbBackend::Postgres {
+            "SELECT herald_next_event_id() AS id"
+        } else {
+            "SELECT last_id + 1 AS id FROM event_counter WHERE id = 1"
+        },
     );
-    let id = read_counter(txn.query_one_raw(next).await?)?;
+    let id = txn
+        .query_one_raw(next)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the event_counter row".to_owned()))?
+        .try_get("", "id")?;
     let event = LoggedEvent::new(id, draft).map_err(|error| DbErr::Json(error.to_string()))?;
     event::Entity::insert(event::ActiveModel {
         id: Set(event.id),
@@ -117,39 +163,13 @@ pub(super) async fn append(
     Ok(event)
 }
 
-/// The events the transaction appended since the counter stood at `after`:
-/// whatever statements and triggers made them.
-pub(super) async fn appended_since(
-    txn: &impl ConnectionTrait,
-    after: i64,
-) -> Result<Vec<LoggedEvent>, DbErr> {
-    let through = last_id(txn).await?;
-    // Bounded on both sides: with `id > ?` alone a prepared statement may
-    // come to scan the whole table.
-    read_range(txn, after, through).await
-}
-
-/// The channel PostgreSQL instances notify each other on.
+/// The channel PostgreSQL instances notify each other on: the database
+/// notifies it when a transaction that appended events commits.
 pub const NOTIFY_CHANNEL: &str = "herald_events";
 
-/// On PostgreSQL, tells every instance's relay that the log grew, once the
-/// transaction commits. The payload is constant, so PostgreSQL folds it
-/// with the one the triggers on `users` send: relays read the events from
-/// the table, the source of truth.
-pub(super) async fn wake_other_instances(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if txn.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, '')",
-        [NOTIFY_CHANNEL.into()],
-    );
-    txn.execute_raw(statement).await?;
-    Ok(())
-}
-
-/// The retained events with ids in `(after, through]`, in id order.
+/// The retained events with ids in `(after, through]`, in id order, up to
+/// the counter: a row past it was not appended as the log appends (a
+/// forgery with the database's rules turned off), and is never read.
 pub(super) async fn read_range(
     conn: &impl ConnectionTrait,
     after: i64,
@@ -158,6 +178,9 @@ pub(super) async fn read_range(
     Ok(event::Entity::find()
         .filter(event::Column::Id.gt(after))
         .filter(event::Column::Id.lte(through))
+        .filter(Expr::cust(
+            "\"id\" <= (SELECT last_id FROM event_counter WHERE id = 1)",
+        ))
         .order_by_asc(event::Column::Id)
         .all(conn)
         .await?

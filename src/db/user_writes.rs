@@ -14,8 +14,8 @@ use serde::Deserialize;
 use super::Error;
 use super::announce::Announce;
 use super::event_log::LoggedEvent;
-use super::users::{self, NewUserRow};
-use super::writer::{Change, Writer};
+use super::users::{self, NewUserRow, NewUsers};
+use super::writer::{Change, JoinedRow, Writer};
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
 
 pub async fn create(
@@ -33,7 +33,7 @@ pub async fn create(
                     id: UserId::created_at(slot.now),
                     fields: new,
                 };
-                Ok(Change::NewUser(row, ()))
+                Ok(Change::Joined(JoinedRow::new::<NewUsers>(row), ()))
             })
         })
         .await?;

@@ -11,9 +11,14 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait,
 };
 
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseTransaction;
+
+use super::Error;
 use super::entities::user;
 use super::event_log;
-use crate::domain::{Email, NewUser, User, UserId, UserName};
+use super::writer::{Joined, joined::RowOutcomes};
+use crate::domain::{Email, NewUser, Topic, User, UserId, UserName};
 
 pub(super) async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, DbErr> {
     Ok(user::Entity::find_by_id(id.uuid())
@@ -65,11 +70,40 @@ pub struct NewUserRow {
     pub fields: NewUser,
 }
 
+/// The users a batch creates, inserted with one statement (see
+/// [`Joined`]): each comes back with the topic of its `user_created`
+/// event, or refused with the field another user already has.
+pub struct NewUsers;
+
+impl Joined for NewUsers {
+    type Row = NewUserRow;
+
+    fn insert(
+        txn: &DatabaseTransaction,
+        rows: Vec<NewUserRow>,
+    ) -> BoxFuture<'_, Result<RowOutcomes, DbErr>> {
+        Box::pin(async move {
+            let inserted = insert_skipping_taken(txn, &rows).await?;
+            let mut outcomes = Vec::with_capacity(rows.len());
+            for row in &rows {
+                outcomes.push(if inserted.contains(&row.id.uuid()) {
+                    Ok(Topic::user(row.id).as_str().to_owned())
+                } else {
+                    Err(Error::Duplicate {
+                        field: taken_by_another(txn, row).await?,
+                    })
+                });
+            }
+            Ok(outcomes)
+        })
+    }
+}
+
 /// Inserts `rows` with one statement, skipping each whose name or email is
 /// taken (by a user already there, or by a row before it in `rows`)
 /// without an error that would abort a PostgreSQL transaction shared with
 /// other writes. Returns the ids of the rows inserted.
-pub(super) async fn insert_skipping_taken(
+async fn insert_skipping_taken(
     conn: &impl ConnectionTrait,
     rows: &[NewUserRow],
 ) -> Result<HashSet<uuid::Uuid>, DbErr> {
@@ -97,7 +131,7 @@ pub(super) async fn insert_skipping_taken(
 
 /// Which of `row`'s unique fields another user has: why
 /// [`insert_skipping_taken`] skipped it.
-pub(super) async fn taken_by_another(
+async fn taken_by_another(
     conn: &impl ConnectionTrait,
     row: &NewUserRow,
 ) -> Result<&'static str, DbErr> {

@@ -25,15 +25,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame;
 use super::position::Tag;
+use super::reset::ResetReason;
 use super::worker_wakers::{LocalWakers, WorkerSignal};
 use crate::db::event_log::LoggedEvent;
 use crate::domain::TopicFilter;
 use crate::lock::lock;
-
-/// Bytes of frames handed to a stream in one read, at most (one frame at
-/// least): bounds what a stream adds to its connection's write buffer at
-/// once, and so the memory a burst leaves behind.
-const MAX_READ_BYTES: usize = 8 * 1024;
 
 /// One committed event, encoded once; every subscriber shares these bytes.
 #[derive(Debug)]
@@ -89,7 +85,7 @@ struct State {
     /// (see [`Feed::start_over`]); a cursor of an older epoch must reset.
     epoch: u64,
     /// Why the log last went back: the `reset` reason streams are given.
-    start_over_reason: &'static str,
+    start_over_reason: ResetReason,
 }
 
 struct Joined {
@@ -120,7 +116,7 @@ pub enum FeedRead {
     Closed,
     /// The log went back on what the feed delivered: the stream must say
     /// `reset` (for this reason) and go on from the feed's newest event.
-    StartedOver(&'static str),
+    StartedOver(ResetReason),
 }
 
 impl Feed {
@@ -139,7 +135,7 @@ impl Feed {
                 closed: false,
                 joined: None,
                 epoch: 0,
-                start_over_reason: "",
+                start_over_reason: ResetReason::Rewound,
             }),
             capacity,
             window,
@@ -181,7 +177,7 @@ impl Feed {
 
     /// Whether `cursor` was placed before the log last went back, and why
     /// it went back.
-    pub fn started_over_since(&self, cursor: &FeedCursor) -> Option<&'static str> {
+    pub fn started_over_since(&self, cursor: &FeedCursor) -> Option<ResetReason> {
         let state = self.lock();
         (cursor.epoch != state.epoch).then_some(state.start_over_reason)
     }
@@ -194,7 +190,7 @@ impl Feed {
     /// the log no longer holds or wait for what it never will. Does nothing,
     /// and returns `false`, if the feed has delivered more than `delivered`
     /// meanwhile: whoever found the log wanting read it before that.
-    pub fn start_over(&self, delivered: i64, newest: i64, reason: &'static str) -> bool {
+    pub fn start_over(&self, delivered: i64, newest: i64, reason: ResetReason) -> bool {
         let mut state = self.lock();
         if state.last_id != delivered {
             return false;
@@ -322,7 +318,7 @@ impl Feed {
                 .frames
                 .range(first..first + released)
                 .take_while(|f| {
-                    let fits = size == 0 || size + f.bytes.len() <= MAX_READ_BYTES;
+                    let fits = size == 0 || size + f.bytes.len() <= frame::SEND_AT_ONCE;
                     size += f.bytes.len();
                     fits
                 })
@@ -475,7 +471,7 @@ mod tests {
             Poll::Ready(FeedRead::Send(bytes)) => Some(bytes),
             Poll::Ready(FeedRead::Behind) => panic!("behind"),
             Poll::Ready(FeedRead::Closed) => panic!("closed"),
-            Poll::Ready(FeedRead::StartedOver(reason)) => panic!("started over: {reason}"),
+            Poll::Ready(FeedRead::StartedOver(reason)) => panic!("started over: {reason:?}"),
             Poll::Pending => None,
         }
     }
@@ -523,15 +519,18 @@ mod tests {
             feed.deliver(&event(id, "a"));
         }
         assert!(feed.tag_of(3).is_some());
-        assert!(!feed.start_over(2, 1, "rewound"), "3 was delivered since");
-        assert!(feed.start_over(3, 1, "rewound"));
+        assert!(
+            !feed.start_over(2, 1, ResetReason::Rewound),
+            "3 was delivered since"
+        );
+        assert!(feed.start_over(3, 1, ResetReason::Rewound));
         assert_eq!(feed.last_id(), 1);
         assert_eq!(feed.tag_of(3), None, "nothing delivered is kept");
-        assert_eq!(feed.started_over_since(&cursor), Some("rewound"));
+        assert_eq!(feed.started_over_since(&cursor), Some(ResetReason::Rewound));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(
             feed.poll_read(&mut cursor, &TopicFilter::all(), None, &mut cx),
-            Poll::Ready(FeedRead::StartedOver("rewound"))
+            Poll::Ready(FeedRead::StartedOver(ResetReason::Rewound))
         ));
         let mut fresh = feed.cursor();
         assert!(

@@ -1,15 +1,22 @@
-//! The `text/event-stream` wire format.
+//! The `text/event-stream` wire format. Every `data:` line is JSON, its
+//! line separators escaped (see `data_line`).
 
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::data_line;
 use super::position::Tag;
 
 pub const KEEP_ALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
+/// Bytes of frames handed to a stream at once (one frame at least): one
+/// stream's share of its connection's write buffer, which bounds what a
+/// burst or a replay leaves behind in it.
+pub const SEND_AT_ONCE: usize = 8 * 1024;
+
 /// An event with its position (`<id>.<tag>`): a default `message`, or a
-/// named one when `sse_event` is given.
+/// named one when `sse_event` is given. `data` is JSON.
 pub fn message(id: i64, tag: Tag, sse_event: Option<&str>, data: &str) -> Bytes {
     let mut frame = BytesMut::with_capacity(data.len() + 40);
     frame.put_slice(format!("id: {id}.{tag}\n").as_bytes());
@@ -21,6 +28,7 @@ pub fn message(id: i64, tag: Tag, sse_event: Option<&str>, data: &str) -> Bytes 
 }
 
 /// A named event without an id (the client's resume point stays put).
+/// `data` is JSON.
 pub fn named(event: &str, data: &str) -> Bytes {
     let mut frame = BytesMut::with_capacity(data.len() + 32);
     put_event_name(&mut frame, event);
@@ -54,14 +62,19 @@ fn put_event_name(frame: &mut BytesMut, name: &str) {
     frame.put_u8(b'\n');
 }
 
-/// One `data:` line per line of `data`, so a payload can never end an event early.
+/// One `data:` line per line of `data`, so a payload can never end an event
+/// early, with the line separators JSON allows raw written as escapes.
 fn put_data(frame: &mut BytesMut, data: &str) {
     for line in data.split('\n') {
         frame.put_slice(b"data: ");
-        frame.put_slice(line.as_bytes());
+        put_escaping_separators(frame, line);
         frame.put_u8(b'\n');
     }
     frame.put_u8(b'\n');
+}
+
+fn put_escaping_separators(frame: &mut BytesMut, json: &str) {
+    data_line::escaping_separators(json, |piece| frame.put_slice(piece));
 }
 
 #[cfg(test)]
@@ -91,5 +104,22 @@ mod tests {
             join(&[KEEP_ALIVE, Bytes::from_static(b"a")]),
             Bytes::from_static(b": keep-alive\n\na")
         );
+    }
+
+    #[test]
+    fn line_separators_leave_as_json_escapes() {
+        let data = "{\"name\":\"a\u{2028}b\u{2029}c\u{85}d\u{e9}\u{2027}\"}";
+        let frame = named("x", data);
+        let text = std::str::from_utf8(&frame).unwrap_or_default();
+        assert_eq!(
+            text,
+            "event: x\ndata: {\"name\":\"a\\u2028b\\u2029c\\u0085d\u{e9}\u{2027}\"}\n\n"
+        );
+        let line = text.lines().nth(1).unwrap_or_default();
+        assert_eq!(line.split(['\u{2028}', '\u{2029}', '\u{85}']).count(), 1);
+        let decoded: serde_json::Value =
+            serde_json::from_str(line.trim_start_matches("data: ")).unwrap_or_default();
+        let original: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        assert_eq!(decoded, original, "a JSON reader decodes the same string");
     }
 }

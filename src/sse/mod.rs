@@ -4,12 +4,14 @@
 //! here knows about HTTP.
 
 mod admission;
+mod data_line;
 mod feed;
 pub mod frame;
 mod log_reader;
 mod notifier;
 mod position;
 mod relay;
+mod reset;
 mod subscription;
 mod worker_wakers;
 
@@ -18,5 +20,6 @@ pub use feed::EventFrame;
 pub use notifier::{FeedSettings, SseNotifier};
 pub use position::{Position, Tag};
 pub use relay::run_relay;
+pub use reset::ResetReason;
 pub use subscription::{Opening, Start, Subscription};
 pub use worker_wakers::LocalWakers;

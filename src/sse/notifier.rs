@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::feed::Feed;
 use super::log_reader::LogReader;
+use super::reset::ResetReason;
 use super::worker_wakers::LocalWakers;
 use crate::db::event_log::LoggedEvent;
 use crate::db::{Announce, Reader};
@@ -24,7 +25,6 @@ pub struct SseNotifier {
     relay: Notify,
     subscribers: watch::Sender<usize>,
     stats: FanoutStats,
-    closing: CancellationToken,
 }
 
 /// How the live feed behaves.
@@ -46,7 +46,6 @@ impl SseNotifier {
             relay: Notify::new(),
             subscribers: watch::Sender::new(0),
             stats,
-            closing: CancellationToken::new(),
         }
     }
 
@@ -55,14 +54,14 @@ impl SseNotifier {
     /// and goes on after `newest`, and nothing read from the log before is
     /// used again. Returns `false` (and does nothing) if more than
     /// `delivered` was delivered meanwhile: the log must be read again.
-    pub(super) fn start_over(&self, delivered: i64, newest: i64, reason: &'static str) -> bool {
+    pub(super) fn start_over(&self, delivered: i64, newest: i64, reason: ResetReason) -> bool {
         if !self.feed.start_over(delivered, newest, reason) {
             return false;
         }
         tracing::warn!(
             newest,
             delivered,
-            reason,
+            reason = reason.as_str(),
             "the event log went back on what this instance delivered; every stream resets"
         );
         self.log.forget();
@@ -107,9 +106,15 @@ impl SseNotifier {
         self.feed.local_wakers()
     }
 
-    /// Releases gathered events and sends keep-alives until closed.
-    pub async fn run_feed(self: Arc<Self>, keep_alive: std::time::Duration) {
-        self.feed.run(keep_alive, self.closing.clone()).await;
+    /// Releases gathered events and sends keep-alives until `shutdown`,
+    /// then ends every open stream (clients reconnect with
+    /// `Last-Event-ID`, elsewhere or later).
+    pub async fn run_feed(
+        self: Arc<Self>,
+        keep_alive: std::time::Duration,
+        shutdown: CancellationToken,
+    ) {
+        self.feed.run(keep_alive, shutdown).await;
     }
 
     /// Watches the number of open streams.
@@ -125,17 +130,6 @@ impl SseNotifier {
 
     pub fn stats(&self) -> &FanoutStats {
         &self.stats
-    }
-
-    /// Ends every open stream (clients reconnect with `Last-Event-ID`) and
-    /// stops the relay.
-    pub fn close(&self) {
-        self.closing.cancel();
-        self.feed.close();
-    }
-
-    pub fn closing(&self) -> CancellationToken {
-        self.closing.clone()
     }
 }
 

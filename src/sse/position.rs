@@ -12,13 +12,16 @@
 use sha2::{Digest, Sha256};
 
 /// A check of one event's content: the first 32 bits of the SHA-256 of
-/// its envelope, written as 8 hex digits.
+/// its `data:` line (the envelope, its line separators escaped: see
+/// `data_line`), written as 8 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tag(u32);
 
 impl Tag {
     pub fn of(payload: &str) -> Self {
-        let digest = Sha256::digest(payload.as_bytes());
+        let mut hasher = Sha256::new();
+        super::data_line::escaping_separators(payload, |piece| hasher.update(piece));
+        let digest = hasher.finalize();
         Self(u32::from_be_bytes([
             digest[0], digest[1], digest[2], digest[3],
         ]))

@@ -16,8 +16,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::SseNotifier;
 use super::position::Tag;
+use super::reset::ResetReason;
 use crate::db::{self, event_log::LoggedEvent};
 
 /// Events one pass reads at most, before it delivers them and reads on.
@@ -26,13 +29,13 @@ const READ_AT_ONCE: i64 = 500;
 /// How often the relay looks at the log even when nobody reported a gap.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-pub async fn run_relay(notifier: Arc<SseNotifier>) {
-    let closing = notifier.closing();
+/// Relays until `shutdown`.
+pub async fn run_relay(notifier: Arc<SseNotifier>, shutdown: CancellationToken) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     let mut seen = None;
     loop {
         tokio::select! {
-            () = closing.cancelled() => break,
+            () = shutdown.cancelled() => break,
             () = notifier.relay_woken() => {}
             _ = sweep.tick() => {}
         }
@@ -82,9 +85,9 @@ fn went_back(
     newest: i64,
     delivered: Option<&LoggedEvent>,
     next: &[LoggedEvent],
-) -> Option<&'static str> {
+) -> Option<ResetReason> {
     if newest < after {
-        return Some("rewound");
+        return Some(ResetReason::Rewound);
     }
     if let Some(delivered) = delivered {
         let tag = Tag::of(&delivered.payload);
@@ -93,7 +96,7 @@ fn went_back(
             .tag_of(after)
             .or_else(|| seen.filter(|(id, _)| *id == after).map(|(_, tag)| tag));
         match known {
-            Some(known) if known != tag => return Some("rewound"),
+            Some(known) if known != tag => return Some(ResetReason::Rewound),
             Some(_) => {}
             None => *seen = Some((after, tag)),
         }
@@ -103,5 +106,5 @@ fn went_back(
         Some(first) => first.id != after + 1,
         None => newest > after,
     };
-    lost.then_some("expired")
+    lost.then_some(ResetReason::Expired)
 }

@@ -17,6 +17,7 @@ use super::admission::Admitted;
 use super::feed::{FeedCursor, FeedRead};
 use super::log_reader::Block;
 use super::position::{Position, Tag};
+use super::reset::ResetReason;
 use super::worker_wakers::LocalWakers;
 use super::{SseNotifier, frame};
 use crate::db;
@@ -25,10 +26,6 @@ use crate::domain::TopicFilter;
 /// How soon a stream behind the live feed tries the event log again after
 /// the database failed to answer.
 const LOG_RETRY: Duration = Duration::from_secs(1);
-
-/// Bytes of replayed events handed over at once: one slow stream's share of
-/// its connection's write buffer.
-const MAX_CHUNK: usize = 8 * 1024;
 
 /// Bytes of replay a stream sends in one turn on its worker before it lets
 /// the worker's other streams and requests run.
@@ -117,7 +114,7 @@ enum Phase {
     /// The database did not answer; try again after this.
     Waiting(Pin<Box<tokio::time::Sleep>>),
     /// The client must be told to start over, for this reason.
-    Resetting(&'static str),
+    Resetting(ResetReason),
 }
 
 /// How a resumed stream goes on once its resume point checks out.
@@ -163,7 +160,7 @@ impl Subscription {
                     delivered
                 };
                 if position.id > newest {
-                    prelude.push(reset(&notifier, "unknown", newest));
+                    prelude.push(reset(&notifier, ResetReason::Unknown, newest));
                     (feed.cursor_at(newest), Phase::Live)
                 } else {
                     let then = if position.id == delivered {
@@ -179,7 +176,7 @@ impl Subscription {
                 }
             }
             Start::Unreadable => {
-                prelude.push(reset(&notifier, "invalid", delivered));
+                prelude.push(reset(&notifier, ResetReason::Invalid, delivered));
                 (feed.cursor_at(delivered), Phase::Live)
             }
         };
@@ -220,13 +217,13 @@ impl Subscription {
     }
 
     /// The next events of a block, after the cursor and for this stream,
-    /// joined up to [`MAX_CHUNK`]; moves `index` past them. `Err` carries
+    /// joined up to [`frame::SEND_AT_ONCE`]; moves `index` past them. `Err` carries
     /// the events before a hole in the log, where the stream must reset.
     fn replay(&mut self, block: &Block, index: &mut usize) -> Result<Bytes, Bytes> {
         let mut frames = Vec::new();
         let mut size = 0;
         while let Some(event) = block.events.get(*index) {
-            if size >= MAX_CHUNK {
+            if size >= frame::SEND_AT_ONCE {
                 return Ok(frame::join(&frames));
             }
             if event.id <= self.cursor.id {
@@ -301,7 +298,9 @@ impl Subscription {
                     Poll::Ready(Ok(block)) => {
                         let held = block.events.iter().find(|e| e.id == self.cursor.id);
                         self.phase = match held {
-                            Some(event) if event.tag != *tag => Phase::Resetting("rewound"),
+                            Some(event) if event.tag != *tag => {
+                                Phase::Resetting(ResetReason::Rewound)
+                            }
                             // The same event, or one pruned since: the
                             // replay finds out the rest.
                             _ => then.phase(),
@@ -334,7 +333,7 @@ impl Subscription {
                             bytes
                         }
                         Err(before_the_hole) => {
-                            self.phase = Phase::Resetting("expired");
+                            self.phase = Phase::Resetting(ResetReason::Expired);
                             before_the_hole
                         }
                     };
@@ -379,7 +378,7 @@ impl Subscription {
 fn verify(notifier: &Arc<SseNotifier>, id: i64, tag: Tag, then: Resume) -> Phase {
     match notifier.feed().tag_of(id) {
         Some(held) if held == tag => then.phase(),
-        Some(_) => Phase::Resetting("rewound"),
+        Some(_) => Phase::Resetting(ResetReason::Rewound),
         None => {
             let (reader, committed) = (notifier.clone(), notifier.feed().last_id());
             Phase::Verifying {
@@ -410,12 +409,9 @@ impl Stream for Subscription {
     }
 }
 
-fn reset(notifier: &SseNotifier, reason: &str, last_id: i64) -> Bytes {
+fn reset(notifier: &SseNotifier, reason: ResetReason, last_id: i64) -> Bytes {
     notifier.stats().resets.inc();
-    frame::named(
-        "reset",
-        &serde_json::json!({ "reason": reason, "last_id": last_id }).to_string(),
-    )
+    reason.frame(last_id)
 }
 
 /// Counts a stream while it is open and logs its opening and closing.

@@ -95,6 +95,62 @@ fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
     uses
 }
 
+/// The crate map's layers, lowest first: the modules each line of the list
+/// in `src/lib.rs` names.
+fn layers() -> Vec<Vec<String>> {
+    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .unwrap_or_default();
+    let map = lib
+        .split("//! # Map")
+        .nth(1)
+        .and_then(|rest| rest.split("//! # ").next())
+        .unwrap_or_default();
+    map.lines()
+        .filter_map(|line| line.strip_prefix("//! - "))
+        .map(|item| {
+            let names = item.split(':').next().unwrap_or_default();
+            names
+                .split("[`")
+                .skip(1)
+                .filter_map(|name| name.split('`').next())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|names| !names.is_empty())
+        .collect()
+}
+
+#[test]
+fn each_module_uses_only_the_layers_below_it() {
+    let layers = layers();
+    let uses = dependencies();
+    let mut listed = BTreeSet::new();
+    for layer in &layers {
+        listed.extend(layer.iter().cloned());
+    }
+    for module in uses.keys().filter(|m| !m.contains('/')) {
+        assert!(
+            listed.contains(module),
+            "src/lib.rs's crate map does not list {module}"
+        );
+    }
+    for (height, layer) in layers.iter().enumerate() {
+        let below: BTreeSet<&String> = layers[..height].iter().flatten().collect();
+        for module in layer {
+            let above: Vec<&String> = uses
+                .get(module)
+                .into_iter()
+                .flatten()
+                .filter(|used| listed.contains(*used) && !below.contains(used))
+                .collect();
+            assert!(
+                above.is_empty(),
+                "src/{module} uses {above:?}, which the crate map in src/lib.rs does not list below it"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_database_and_domain_layers_stand_on_their_own() {
     let uses = dependencies();

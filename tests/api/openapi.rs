@@ -122,3 +122,28 @@ async fn the_document_is_openapi_3_1_and_covers_every_route() -> TestResult {
     }
     Ok(())
 }
+
+/// The stream's description names every reason a stream resets for, as
+/// `herald::sse::ResetReason` has them, and no other.
+#[tokio::test]
+async fn the_stream_documents_every_reset_reason() -> TestResult {
+    let app = spawn_app(&Backend::Sqlite).await;
+    let document = json_body(app.get("/openapi.json").await).await;
+    let description = document["paths"]["/api/sse/stream"]["get"]["description"]
+        .as_str()
+        .ok_or("no description")?;
+    let documented: BTreeSet<&str> = description
+        .split("\"reason\": ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_default()
+        .split('|')
+        .filter_map(|reason| reason.split('"').nth(1))
+        .collect();
+    let reasons: BTreeSet<&str> = herald::sse::ResetReason::ALL
+        .iter()
+        .map(|reason| reason.as_str())
+        .collect();
+    assert_eq!(documented, reasons, "{description}");
+    Ok(())
+}

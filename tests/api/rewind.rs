@@ -80,8 +80,9 @@ async fn a_log_cut_back_resets_every_stream_and_stale_positions(backend: Backend
         deleted.iter().all(|(_, name)| name.is_empty()),
         "{deleted:?}"
     );
-    app.execute("DELETE FROM events WHERE id > 5").await;
-    app.execute("UPDATE event_counter SET last_id = 5").await;
+    app.database
+        .rewrite_log("DELETE FROM events WHERE id > 5; UPDATE event_counter SET last_id = 5")
+        .await;
 
     expect_reset(&mut stream, "rewound", 5).await;
     create_users(&app, "after", 5).await;

@@ -10,8 +10,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, SseClient, TestApp, TestDatabase, TestResult, json_body, on_both_databases, spawn_app,
-    start,
+    Backend, Ran, SseClient, TestApp, TestDatabase, TestResult, json_body, on_both_databases,
+    shell as shell_on, spawn_app, start,
 };
 
 on_both_databases!(
@@ -23,44 +23,8 @@ on_both_databases!(
     an_existing_database_is_upgraded_with_its_rows_untouched
 );
 
-/// What running SQL in another process came to.
-struct Ran {
-    ok: bool,
-    /// The process's standard error: the database's refusal, if any.
-    error: String,
-}
-
-/// Runs `sql` (one or more statements) in the database's own shell, as an
-/// operator would: `sqlite3` on the file, `psql` on the database.
 fn shell(app: &TestApp, sql: &str) -> Ran {
     shell_on(&app.database, sql)
-}
-
-fn shell_on(database: &TestDatabase, sql: &str) -> Ran {
-    let output = match database.sqlite_file() {
-        // Each shell waits for the write lock as long as a writer may.
-        Some(file) => Command::new("sqlite3")
-            .args(["-bail", "-cmd", ".timeout 20000"])
-            .arg(file)
-            .arg(sql)
-            .output(),
-        None => Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                &database.url,
-                "-c",
-                sql,
-            ])
-            .output(),
-    }
-    .unwrap_or_else(|e| panic!("could not run the database's shell: {e}"));
-    Ran {
-        ok: output.status.success(),
-        error: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 /// Like [`shell`], which must succeed.
@@ -478,12 +442,12 @@ async fn an_existing_database_is_upgraded_with_its_rows_untouched(backend: Backe
     Ok(())
 }
 
-/// The SQLite migration is generated: what is checked in is what
-/// `migrations/sql/make_sqlite.py` makes of its template today.
+/// The SQLite migrations with a template are generated: what is checked in
+/// is what `migrations/sql/make_sqlite.py` makes of each template today.
 #[test]
-fn the_sqlite_migration_is_generated_from_its_template() -> TestResult {
+fn the_sqlite_migrations_are_generated_from_their_templates() -> TestResult {
     let sql = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sql");
-    let made = tempfile::NamedTempFile::new()?;
+    let made = tempfile::tempdir()?;
     let ran = Command::new("python3")
         .arg(sql.join("make_sqlite.py"))
         .arg(made.path())
@@ -493,11 +457,20 @@ fn the_sqlite_migration_is_generated_from_its_template() -> TestResult {
         "{}",
         String::from_utf8_lossy(&ran.stderr)
     );
-    let checked_in = std::fs::read_to_string(sql.join("users_events.sqlite.sql"))?;
-    let generated = std::fs::read_to_string(made.path())?;
-    assert!(
-        checked_in == generated,
-        "migrations/sql/users_events.sqlite.sql is not what make_sqlite.py makes: run python3 migrations/sql/make_sqlite.py"
-    );
+    let mut templates = 0;
+    for entry in std::fs::read_dir(&sql)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some(generated) = name.strip_suffix(".in") else {
+            continue;
+        };
+        templates += 1;
+        let checked_in = std::fs::read_to_string(sql.join(generated))?;
+        let made = std::fs::read_to_string(made.path().join(generated))?;
+        assert!(
+            checked_in == made,
+            "migrations/sql/{generated} is not what make_sqlite.py makes of {name}: run python3 migrations/sql/make_sqlite.py"
+        );
+    }
+    assert!(templates > 0, "no template found");
     Ok(())
 }
