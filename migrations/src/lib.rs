@@ -12,6 +12,18 @@ mod m20261206_000001_append_only_log;
 
 pub struct Migrator;
 
+/// Runs a migration's SQL for the database it runs on: each file is one
+/// script (SQLite's opens and commits its own transaction).
+async fn run_sql(manager: &SchemaManager<'_>, sqlite: &str, postgres: &str) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+    let sql = match manager.get_database_backend() {
+        DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    manager.get_connection().execute_unprepared(sql).await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

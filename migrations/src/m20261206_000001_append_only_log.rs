@@ -6,7 +6,6 @@
 //! holds up no other writer. The SQL, and why, is in `migrations/sql/`.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -19,11 +18,6 @@ const POSTGRES: &str = include_str!("../sql/m20261206_000001_append_only_log.pos
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sql = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        manager.get_connection().execute_unprepared(sql).await?;
-        Ok(())
+        crate::run_sql(manager, SQLITE, POSTGRES).await
     }
 }
