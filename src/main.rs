@@ -1,8 +1,10 @@
 use std::process::ExitCode;
 
-use herald::cli::{self, Command};
+use clap::Parser as _;
+use herald::cli::{self, Cli, Command};
 use herald::config::Settings;
 use herald::config::settings_table::JWT_SECRET;
+use herald::db::DatabaseConfig;
 use herald::startup::Application;
 use herald::telemetry;
 
@@ -10,33 +12,64 @@ use herald::telemetry;
 async fn main() -> ExitCode {
     // A missing .env is normal; the environment alone is enough.
     let _ = dotenvy::dotenv();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match cli::parse(&args) {
-        Ok(Command::Serve) => {}
-        Ok(Command::Token(request)) => {
+    // --help and --version exit 0; a command line clap cannot read, 2.
+    let cli = Cli::try_parse().unwrap_or_else(|error| error.exit());
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Token(request) => {
             let secret = std::env::var(JWT_SECRET.name).ok();
-            return match cli::issue_token(&request, secret.as_deref()) {
-                Ok(token) => {
-                    println!("{token}");
-                    ExitCode::SUCCESS
-                }
-                Err(message) => {
-                    eprintln!("herald token: {message}");
-                    ExitCode::FAILURE
-                }
-            };
+            print(
+                "token",
+                cli::issue_token(&request, secret.as_deref()).map(|token| vec![token]),
+            )
+        }
+        Command::Watch(request) => match database() {
+            Ok(database) => print("watch", cli::watch(&request, &database).await),
+            Err(code) => code,
+        },
+        Command::Unwatch { table } => match database() {
+            Ok(database) => print("unwatch", cli::unwatch(&table, &database).await),
+            Err(code) => code,
+        },
+    }
+}
+
+/// Prints a command's lines, or its failure as one line; exits 0 or 1.
+fn print(command: &str, outcome: cli::Outcome) -> ExitCode {
+    match outcome {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
         }
         Err(message) => {
-            eprintln!("herald: {message}");
-            return ExitCode::from(2);
+            eprintln!("herald {command}: {message}");
+            ExitCode::FAILURE
         }
     }
-    let settings = match Settings::from_env() {
+}
+
+fn settings() -> Result<Settings, ExitCode> {
+    Settings::from_env().map_err(|error| {
+        eprintln!("herald: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The database the server would use.
+fn database() -> Result<DatabaseConfig, ExitCode> {
+    let settings = settings()?;
+    Ok(DatabaseConfig::new(
+        settings.database_url.expose(),
+        settings.sqlite_busy_timeout,
+    ))
+}
+
+async fn serve() -> ExitCode {
+    let settings = match settings() {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("herald: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if let Err(message) = telemetry::init(
         &settings.log_filter,

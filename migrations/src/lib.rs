@@ -9,6 +9,7 @@ mod m20261201_100001_user_name_key;
 mod m20261202_000001_users_write_their_events;
 mod m20261202_000002_event_counter_per_statement;
 mod m20261206_000001_append_only_log;
+mod m20261206_000002_live_tables;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_users_write_their_events::Migration),
             Box::new(m20261202_000002_event_counter_per_statement::Migration),
             Box::new(m20261206_000001_append_only_log::Migration),
+            Box::new(m20261206_000002_live_tables::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod event_log;
 mod idempotency;
 pub mod listener;
+pub mod live_tables;
 pub mod notification_writes;
 mod reader;
 pub mod retention;

@@ -10,6 +10,7 @@ mod notification;
 mod precondition;
 mod time;
 mod topic;
+pub mod topic_segment;
 mod user;
 mod user_input;
 mod user_name;
