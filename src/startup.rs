@@ -20,7 +20,7 @@ use crate::auth::TokenKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
 use crate::db::writer::Writer;
-use crate::db::{self, DatabaseConfig, DiskSpace, Reader, commit_watch, retention};
+use crate::db::{self, DatabaseConfig, DiskSpace, Reader, commit_watch, live_tables, retention};
 use crate::http::{Auth, BodyDeadline, OpenApiDocument, PublishRate, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
@@ -218,6 +218,10 @@ fn start_background_tasks(
     let (retention, stop) = (settings.event_retention, shutdown.clone());
     tasks.supervise("pruner", move || {
         retention::run_pruner(pruner.clone(), pool.clone(), retention, stop.clone())
+    });
+    let (keeper, pool, stop) = (writer.clone(), db.clone(), shutdown.clone());
+    tasks.supervise("live tables", move || {
+        live_tables::keeper::keep(keeper.clone(), pool.clone(), stop.clone())
     });
     if db.get_database_backend() != DbBackend::Postgres {
         let (watched, waker, stop) = (db.clone(), notifier.clone(), shutdown.clone());

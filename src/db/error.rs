@@ -13,6 +13,21 @@ use crate::domain::UserId;
 pub enum Error {
     #[error("no user has the id {0}")]
     UserNotFound(UserId),
+    #[error("{0} is not a live table: `herald watch {0}` makes it one")]
+    TableNotWatched(String),
+    #[error("{table} has no row with the key {key:?} that this token may read")]
+    RowNotFound { table: String, key: String },
+    /// Another transaction held the row this write changes for as long as
+    /// the write could wait.
+    #[error("another transaction is changing this row; retry shortly")]
+    RowBusy,
+    #[error("cursor must be a next_cursor value from an earlier page")]
+    InvalidCursor,
+    /// A topic that carries a live table's data changes only.
+    #[error(
+        "{topic} is the topic of the live table {table}'s rows, which carries its data changes only: it cannot be published to"
+    )]
+    LiveTableTopic { topic: String, table: String },
     #[error("the user has changed since you read it: its version is now {current}")]
     VersionMismatch { current: i64 },
     #[error("another user already has this {field}")]

@@ -7,8 +7,11 @@ use sha2::{Digest, Sha256};
 
 use super::Error;
 use super::announce::Announce;
+use sea_orm::DatabaseTransaction;
+
 use super::event_log;
 use super::idempotency::{self, Remembered};
+use super::live_tables;
 use super::writer::{Change, Writer};
 use crate::domain::NewNotification;
 
@@ -38,6 +41,7 @@ pub async fn publish(
         .write(announce, move |txn, slot| {
             let (notification, idempotency_key) = (notification.clone(), idempotency_key.clone());
             Box::pin(async move {
+                refuse_live_table_topic(txn, notification.topic().as_str()).await?;
                 let fingerprint = idempotency_key
                     .as_ref()
                     .map(|_| digest(&notification.fingerprint()));
@@ -82,6 +86,20 @@ pub async fn publish(
             })
         })
         .await
+}
+
+/// A live table's topics (`<table>` and under it) carry its data changes
+/// only: a client must be able to trust a `row_*` event. Asked in the write
+/// itself, so that a table watched a moment ago counts.
+async fn refuse_live_table_topic(txn: &DatabaseTransaction, topic: &str) -> Result<(), Error> {
+    let first = topic.split('/').next().unwrap_or(topic);
+    match live_tables::find(txn, first).await? {
+        Some(table) => Err(Error::LiveTableTopic {
+            topic: topic.to_owned(),
+            table: table.table.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn digest(text: &str) -> String {

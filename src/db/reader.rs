@@ -7,8 +7,9 @@ use sea_orm::{DatabaseConnection, DbBackend};
 
 use super::Error;
 use super::event_log::{self, LoggedEvent};
+use super::live_tables::snapshot::{self, Found, Page, PageRequest, Row};
 use super::users;
-use crate::domain::{User, UserId};
+use crate::domain::{TopicFilter, User, UserId};
 
 #[derive(Clone)]
 pub struct Reader(DatabaseConnection);
@@ -48,6 +49,39 @@ impl Reader {
         limit: u64,
     ) -> Result<(Vec<User>, i64), Error> {
         Ok(users::page_as_of_event(&self.0, after, limit).await?)
+    }
+
+    /// A page of the live table `table`, the rows whose topics `filter`
+    /// grants, in key order, and the newest event they reflect.
+    pub async fn table_page(
+        &self,
+        table: &str,
+        filter: &TopicFilter,
+        request: &PageRequest,
+    ) -> Result<Page, Error> {
+        match snapshot::page(&self.0, table, filter, request).await? {
+            Found::Found(page) => Ok(page),
+            Found::BadCursor => Err(Error::InvalidCursor),
+            Found::NotWatched | Found::NoRow => Err(Error::TableNotWatched(table.to_owned())),
+        }
+    }
+
+    /// The row of `table` with this key, if `filter` grants it, and the
+    /// newest event it reflects.
+    pub async fn table_row(
+        &self,
+        table: &str,
+        key: &str,
+        filter: &TopicFilter,
+    ) -> Result<(Row, i64), Error> {
+        match snapshot::row(&self.0, table, key, filter).await? {
+            Found::Found(row) => Ok(row),
+            Found::NotWatched => Err(Error::TableNotWatched(table.to_owned())),
+            Found::NoRow | Found::BadCursor => Err(Error::RowNotFound {
+                table: table.to_owned(),
+                key: key.to_owned(),
+            }),
+        }
     }
 
     pub fn pool_usage(&self) -> PoolUsage {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::Error;
 use super::announce::Announce;
 use super::event_log::LoggedEvent;
-use super::users::{self, NewUserRow, NewUsers};
+use super::users::{self, NewUserRow, NewUsers, Taken};
 use super::writer::{Change, JoinedRow, Writer};
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
 
@@ -99,7 +99,11 @@ async fn current_version(
     id: UserId,
     if_match: &IfMatch,
 ) -> Result<User, Error> {
-    let current = users::find(txn, id).await?.ok_or(Error::UserNotFound(id))?;
+    let current = match users::take(txn, id).await? {
+        Taken::User(user) => user,
+        Taken::Missing => return Err(Error::UserNotFound(id)),
+        Taken::Busy => return Err(Error::RowBusy),
+    };
     if if_match.allows(current.version) {
         Ok(current)
     } else {

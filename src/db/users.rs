@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -25,6 +26,34 @@ pub(super) async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Opti
         .one(conn)
         .await?
         .map(User::from))
+}
+
+/// What taking a user's row for a write found.
+pub(super) enum Taken {
+    User(User),
+    Missing,
+    /// Another transaction holds the row (a `psql` session that changed it
+    /// and has not committed, another instance's batch).
+    Busy,
+}
+
+/// The user `id`, its row locked for the rest of the transaction. On
+/// PostgreSQL a row another transaction holds is not waited for: the
+/// writer's batches are serial, and waiting would hold every other write
+/// behind it. (SQLite has one writer, which holds every row.)
+pub(super) async fn take(conn: &impl ConnectionTrait, id: UserId) -> Result<Taken, DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(find(conn, id).await?.map_or(Taken::Missing, Taken::User));
+    }
+    let locked = user::Entity::find_by_id(id.uuid())
+        .lock_with_behavior(LockType::NoKeyUpdate, LockBehavior::SkipLocked)
+        .one(conn)
+        .await?;
+    Ok(match locked {
+        Some(row) => Taken::User(User::from(row)),
+        None if find(conn, id).await?.is_some() => Taken::Busy,
+        None => Taken::Missing,
+    })
 }
 
 /// Up to `limit` users in id order, after the user `after` when given: ids

@@ -140,7 +140,11 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::ServerBusy { .. } => "server_busy",
             Self::Store(error) => match error {
-                db::Error::UserNotFound(_) => "not_found",
+                db::Error::UserNotFound(_) | db::Error::RowNotFound { .. } => "not_found",
+                db::Error::TableNotWatched(_) => "table_not_watched",
+                db::Error::InvalidCursor => "invalid_cursor",
+                db::Error::RowBusy => "row_busy",
+                db::Error::LiveTableTopic { .. } => "reserved_topic",
                 db::Error::Duplicate { .. } => "duplicate",
                 db::Error::VersionMismatch { .. } => "precondition_failed",
                 db::Error::IdempotencyKeyReused => "idempotency_key_reused",
@@ -189,15 +193,20 @@ impl ResponseError for ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(error) => match error {
-                db::Error::UserNotFound(_) => StatusCode::NOT_FOUND,
+                db::Error::UserNotFound(_)
+                | db::Error::RowNotFound { .. }
+                | db::Error::TableNotWatched(_) => StatusCode::NOT_FOUND,
+                db::Error::InvalidCursor => StatusCode::BAD_REQUEST,
+                db::Error::LiveTableTopic { .. } => StatusCode::FORBIDDEN,
                 db::Error::Duplicate { .. } | db::Error::IdempotencyKeyInProgress => {
                     StatusCode::CONFLICT
                 }
                 db::Error::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
                 db::Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-                db::Error::Overloaded | db::Error::Unavailable(_) | db::Error::StorageFull(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                db::Error::Overloaded
+                | db::Error::Unavailable(_)
+                | db::Error::StorageFull(_)
+                | db::Error::RowBusy => StatusCode::SERVICE_UNAVAILABLE,
                 db::Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -221,7 +230,8 @@ impl ResponseError for ApiError {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::ServerBusy { .. }
-            | Self::Store(db::Error::Overloaded | db::Error::Unavailable(_)) => {
+            | Self::Store(db::Error::Overloaded | db::Error::Unavailable(_) | db::Error::RowBusy) =>
+            {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             // Space comes back by pruning or an operator's hand, not in a
@@ -287,9 +297,10 @@ error_responses! {
         header "WWW-Authenticate" = "`Bearer`";
     Forbidden: "The token does not allow this. `code`: `insufficient_scope` (the token lacks \
         the scope), `topic_not_allowed` (a stream topic the token does not grant), \
-        `reserved_topic` (`users/…` carries data changes only), `origin_not_allowed` (a write \
+        `reserved_topic` (`users/…` and a live table's topics carry data changes only), `origin_not_allowed` (a write \
         signed in by cookie from a foreign page).";
-    NotFound: "No user has this id (`code`: `not_found`).";
+    NotFound: "No user has this id, or the live table no row with this key that the token \
+        may read (`code`: `not_found`); the table is not live (`table_not_watched`).";
     Conflict: "`duplicate`: another user has this `user_name` or `email` (`details.field` \
         says which); `idempotency_key_in_progress`: a request with this `Idempotency-Key` is \
         still running, retry shortly.";
@@ -312,7 +323,8 @@ error_responses! {
         (`code`: `headers_too_large`, `details.limit_bytes`).");
     ServiceUnavailable: "Retry later. `code`: `database_unavailable` (the database cannot be \
         reached, has no schema, or asked for a retry), `storage_full` (the database's disk is \
-        full or below `MIN_FREE_DISK_MB`), `overloaded` (too many writes queued), \
+        full or below `MIN_FREE_DISK_MB`), `overloaded` (too many writes queued), `row_busy` \
+        (another transaction held the user's row for 5 s, a `psql` session say), \
         `server_busy` (the server holds as many streams as it may).",
         header "Retry-After" = "Seconds to wait before retrying";
 }

@@ -18,6 +18,7 @@ mod request_log;
 mod routes;
 mod session;
 mod stream;
+mod tables;
 mod users;
 
 pub use auth::{Auth, SESSION_COOKIE};

@@ -17,7 +17,7 @@ use super::error::{
     PreconditionFailed, ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity,
     UnsupportedMediaType, UriTooLong,
 };
-use super::{client_module, live_page, notifications, operations, session, stream, users};
+use super::{client_module, live_page, notifications, operations, session, stream, tables, users};
 use crate::domain::{
     DisplayName, Email, EventName, MAX_DATA_BYTES, NewNotification, NewUser, Topic, UserName,
     UserPatch,
@@ -41,6 +41,8 @@ use crate::domain::{
         users::replace,
         users::delete,
         notifications::publish,
+        tables::list,
+        tables::get,
         session::sign_in,
         session::sign_out,
         stream::stream,
@@ -74,6 +76,7 @@ use crate::domain::{
     modifiers(&SecuritySchemes, &HeadLimits, &StreamAlias),
     tags(
         (name = "users", description = "Users, whose every change is an event"),
+        (name = "tables", description = "Snapshots of live tables (`herald watch`)"),
         (name = "notifications", description = "Messages servers push through the event log"),
         (name = "session", description = "The cookie a browser's `EventSource` signs in with"),
         (name = "stream", description = "The event stream (Server-Sent Events)"),

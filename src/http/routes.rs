@@ -2,7 +2,9 @@ use actix_web::web;
 
 use super::error::ApiError;
 use super::methods::{delete, get, patch, post, put, unrouted};
-use super::{client_module, live_page, notifications, openapi, operations, session, stream, users};
+use super::{
+    client_module, live_page, notifications, openapi, operations, session, stream, tables, users,
+};
 
 /// A `web::resource` needs `.default_service(web::to(unrouted))`: its own
 /// default answers an unrouted method with an empty `405`.
@@ -26,6 +28,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(patch().to(users::patch))
             .route(put().to(users::replace))
             .route(delete().to(users::delete))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        web::resource("/api/v1/tables/{table}")
+            .route(get().to(tables::list))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        web::resource("/api/v1/tables/{table}/{key}")
+            .route(get().to(tables::get))
             .default_service(web::to(unrouted)),
     )
     .service(

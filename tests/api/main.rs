@@ -22,6 +22,7 @@ mod instances;
 mod layers;
 mod lifecycle;
 mod line_separators;
+mod live_tables;
 mod metrics;
 mod names;
 mod notifications;

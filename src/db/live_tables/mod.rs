@@ -13,6 +13,7 @@
 //! - [`postgres`], [`sqlite`]: the SQL each database runs.
 //! - [`registry`]: the watched tables.
 //! - [`snapshot`]: pages of rows and single rows, as a token may read them.
+//! - [`keeper`]: each instance's eye on how its live tables stand.
 //!
 //! No mechanism here names one table: `users` keeps its own triggers (its
 //! envelope and rules are a public interface of their own) and shares the
@@ -20,6 +21,7 @@
 
 mod description;
 pub mod identifier;
+pub mod keeper;
 mod postgres;
 mod registry;
 mod shape;

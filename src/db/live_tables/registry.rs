@@ -138,7 +138,8 @@ pub async fn confirm_schema_version(
 ) -> Result<(), DbErr> {
     conn.execute_raw(statement(
         conn,
-        "UPDATE herald_watched_tables SET schema_version = $1 WHERE table_name = $2",
+        "UPDATE herald_watched_tables SET schema_version = $1 \
+         WHERE table_name = $2 AND schema_version IS NOT $1",
         vec![schema_version.into(), name.into()],
     ))
     .await?;

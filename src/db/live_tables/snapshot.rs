@@ -34,6 +34,8 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found<T> {
     NotWatched,
+    /// The cursor names no key this table can have.
+    BadCursor,
     /// No such row, or none the token may read.
     NoRow,
     Found(T),
@@ -294,33 +296,34 @@ async fn read_page(
     if let (Some(scope), Some(value)) = (scope_text(&live, query.backend), &request.scope) {
         scope_is(&mut query, &scope, Some(value));
     }
-    let mut readable = restrict(&mut query, &live, filter);
     if let Some(after) = &request.after {
         match key_is(&mut query, &live, after, ">") {
             Some(condition) => query.sql.push_str(&format!(" AND {condition}")),
-            None => readable = false,
+            None => return Ok(Found::BadCursor),
         }
     }
-    if !readable {
+    if !restrict(&mut query, &live, filter) {
         return Ok(Found::Found(Page {
             rows: Vec::new(),
             next_cursor: None,
             last_event_id,
         }));
     }
-    let limit = query.param(i64::try_from(request.limit).unwrap_or(i64::MAX));
+    // One row more tells whether another page follows.
+    let limit = query.param(i64::try_from(request.limit.saturating_add(1)).unwrap_or(i64::MAX));
     query
         .sql
         .push_str(&format!(" ORDER BY t.{} LIMIT {limit}", live.key.quoted()));
-    let results = txn.query_all_raw(query.statement()).await?;
-    let full = results.len() as u64 == request.limit;
+    let mut results = txn.query_all_raw(query.statement()).await?;
+    let more = results.len() as u64 > request.limit;
+    results.truncate(usize::try_from(request.limit).unwrap_or(usize::MAX));
     let last_key = results
         .last()
         .map(|row| row.try_get::<String>("", "key"))
         .transpose()?;
     Ok(Found::Found(Page {
         rows: rows_of(results, filter)?,
-        next_cursor: last_key.filter(|_| full),
+        next_cursor: last_key.filter(|_| more),
         last_event_id,
     }))
 }

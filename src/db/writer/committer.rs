@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use sea_orm::{DatabaseConnection, DbErr};
+use tokio::time::Instant;
 
 use super::Growth;
 use super::attempt::{Attempt, attempt};
@@ -28,6 +29,12 @@ const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// serialization conflict by failing it, which PostgreSQL says to retry,
 /// before its writes are answered `503`.
 const CONFLICT_RETRIES: u32 = 3;
+
+/// How long a write whose row another transaction holds is tried again in
+/// later batches before it is answered `503 row_busy`: as long as a
+/// PostgreSQL statement waits for a lock. Its batch-mates never wait for
+/// it.
+const BUSY_FOR: Duration = crate::db::connection::LOCK_TIMEOUT;
 
 /// Owns the connection batches commit on.
 pub(super) struct Committer {
@@ -62,8 +69,10 @@ impl Committer {
     }
 
     /// Commits `jobs` as one batch (less those that fail on their own) and
-    /// answers each of them. An empty batch probes whether commits succeed.
-    pub async fn commit(&mut self, jobs: Vec<Job>) {
+    /// answers each of them, but those whose row another transaction holds:
+    /// they are returned, to be tried again. An empty batch probes whether
+    /// commits succeed.
+    pub async fn commit(&mut self, jobs: Vec<Job>) -> Vec<Job> {
         let disk_low = self.disk.as_ref().and_then(|disk| disk.check().err());
         let mut jobs = match &disk_low {
             None => jobs,
@@ -71,7 +80,7 @@ impl Committer {
                 self.health.failed(low.to_string());
                 let kept = refuse_growth(jobs, &Error::StorageFull(low.to_string()));
                 if kept.is_empty() {
-                    return;
+                    return Vec::new();
                 }
                 kept
             }
@@ -87,8 +96,7 @@ impl Committer {
                     if disk_low.is_none() {
                         self.health.committed();
                     }
-                    announce(jobs, &events);
-                    return;
+                    return announce(jobs, &events);
                 }
                 Attempt::WithoutWrite(index) => {
                     let job = jobs.remove(index);
@@ -120,6 +128,7 @@ impl Committer {
         for job in jobs {
             job.pending.finish(Err(failure.replicate()));
         }
+        Vec::new()
     }
 
     /// One attempt, within [`BATCH_TIMEOUT`]; a write that panics fails its
@@ -165,14 +174,25 @@ fn refuse_growth(jobs: Vec<Job>, refusal: &Error) -> Vec<Job> {
     kept
 }
 
-/// Answers every write of a committed batch, then announces its events.
-fn announce(jobs: Vec<Job>, events: &[LoggedEvent]) {
+/// Answers every write of a committed batch, then announces its events;
+/// returns the writes to try again, whose rows were busy.
+fn announce(jobs: Vec<Job>, events: &[LoggedEvent]) -> Vec<Job> {
     // Callers are answered before the streams are woken: a caller's task
     // then runs ahead of the thousands of streams an event wakes on the
     // same worker, so writes keep their latency while the fan-out is busy.
     // Announcing still follows the commit.
     let mut announced = Vec::with_capacity(events.len());
-    for job in jobs {
+    let mut again = Vec::new();
+    for mut job in jobs {
+        if job.pending.busy() {
+            let until = *job
+                .busy_until
+                .get_or_insert_with(|| Instant::now() + BUSY_FOR);
+            if Instant::now() < until {
+                again.push(job);
+                continue;
+            }
+        }
         let event = job.event.and_then(|index| events.get(index));
         if let (Some(event), Some(announce)) = (event, job.announce) {
             announced.push((announce, event));
@@ -185,4 +205,5 @@ fn announce(jobs: Vec<Job>, events: &[LoggedEvent]) {
     for (announce, event) in announced {
         announce.announce(event);
     }
+    again
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseTransaction;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::{Change, Growth, JoinedRow, Slot, WriteBody};
 use crate::db::Error;
@@ -19,6 +20,9 @@ pub(super) struct Job {
     pub growth: Growth,
     /// The index of its event among the batch's, in the current attempt.
     pub event: Option<usize>,
+    /// Until when a write whose row another transaction holds is tried
+    /// again in later batches (set the first time it finds the row busy).
+    pub busy_until: Option<Instant>,
 }
 
 impl Job {
@@ -32,6 +36,7 @@ impl Job {
             announce,
             growth,
             event: None,
+            busy_until: None,
         }
     }
 }
@@ -51,6 +56,11 @@ pub(super) trait Stage: Send {
 
     /// The error of a write that [`Staged::Failed`].
     fn error(&self) -> Option<&Error>;
+
+    /// Whether the write found its row held by another transaction.
+    fn busy(&self) -> bool {
+        matches!(self.error(), Some(Error::RowBusy))
+    }
 
     /// Refuses a write that staged, for what the batch found afterwards.
     fn refuse(&mut self, error: Error);

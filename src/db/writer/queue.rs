@@ -30,6 +30,10 @@ pub(super) const MAX_BATCH: usize = 64;
 /// database is back without waiting for a client to write.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// How soon a write whose row was busy is tried again when nothing else
+/// comes to make a batch.
+const BUSY_AGAIN_AFTER: Duration = Duration::from_millis(20);
+
 /// The handle request handlers write through.
 #[derive(Clone)]
 pub struct Writer {
@@ -123,28 +127,38 @@ impl Writer {
     }
 }
 
-/// The writer's task: takes what is queued as one batch, commits it, and
-/// again, until every [`Writer`] is gone and the queue is empty.
+/// The writer's task: takes what is queued as one batch, with the writes
+/// whose rows were busy, commits it, and again, until every [`Writer`] is
+/// gone and nothing waits.
 async fn take_batches(mut committer: Committer, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut again: Vec<Job> = Vec::new();
+    let mut open = true;
     loop {
-        let received = if committer.is_failing() {
-            match tokio::time::timeout(PROBE_EVERY, queue.recv_many(&mut jobs, MAX_BATCH)).await {
-                Ok(received) => received,
-                // Nobody wrote for a while: an empty batch finds out
-                // whether writes would succeed again.
-                Err(_) => {
-                    committer.commit(Vec::new()).await;
-                    continue;
-                }
-            }
+        let wait = if !again.is_empty() {
+            Some(BUSY_AGAIN_AFTER)
+        } else if committer.is_failing() {
+            Some(PROBE_EVERY)
         } else {
-            queue.recv_many(&mut jobs, MAX_BATCH).await
+            None
+        };
+        let received = match (open, wait) {
+            (false, _) => 0,
+            (true, None) => queue.recv_many(&mut jobs, MAX_BATCH).await,
+            // Nobody wrote for a while: the writes to try again go, or an
+            // empty batch finds out whether writes would succeed again.
+            (true, Some(wait)) => tokio::time::timeout(wait, queue.recv_many(&mut jobs, MAX_BATCH))
+                .await
+                .unwrap_or(usize::MAX),
         };
         if received == 0 {
-            break;
+            open = false;
+            if again.is_empty() {
+                break;
+            }
         }
-        committer.commit(std::mem::take(&mut jobs)).await;
+        jobs.append(&mut again);
+        again = committer.commit(std::mem::take(&mut jobs)).await;
     }
     committer.close().await;
 }
