@@ -68,6 +68,38 @@ export interface Users {
   on(type: 'reset', fn: () => void): () => void;
 }
 
+/** A row of a live table, as its events' `row` has it: its visible columns. */
+export type Row = Record<string, unknown>;
+
+export interface RowChange {
+  type: 'created' | 'updated' | 'deleted';
+  /** The row's primary key, as a string. */
+  key: string;
+  /** The row after the change; `null` when deleted (or moved to another scope). */
+  row: Row | null;
+  /** The event's id: increasing, one per committed change. */
+  eventId: number;
+}
+
+export interface TableOptions {
+  /** Only the rows of this scope (the value of the column the table is watched `--scope` with; `null` for none). */
+  scope?: string | number | null;
+}
+
+/** A live table (see `herald watch`): its snapshot, then every change, once and in order. */
+export interface Table {
+  /** Resolves when the snapshot is loaded and the stream is live from its `last_event_id`; rejects on `unauthorized` or `closed`. */
+  readonly ready: Promise<void>;
+  /** Every row the token may read (of the scope, if one is given), in key order. */
+  all(): Row[];
+  get(key: string | number): Row | undefined;
+  /** The newest event id the collection reflects. */
+  readonly lastEventId: number | undefined;
+  on(type: 'change', fn: (change: RowChange) => void): () => void;
+  /** After the snapshot that an `event: reset` made necessary has been fetched again. */
+  on(type: 'reset', fn: () => void): () => void;
+}
+
 export interface Subscription {
   close(): void;
 }
@@ -78,6 +110,8 @@ export interface Herald {
   on(type: 'error', fn: (error: HeraldError) => void): () => void;
   /** The live users collection (one per connection). */
   users(): Users;
+  /** A live table's collection (one per table and scope per connection). */
+  table(name: string, options?: TableOptions): Table;
   /**
    * Events of these topics (`inbox/alice`, `news/*`, `users`, `*`), with the
    * SSE event name (`message` for unnamed ones); after a reset, once with
@@ -92,3 +126,6 @@ export interface Herald {
 }
 
 export function connect(options?: ConnectOptions): Herald;
+
+/** One topic segment of a value, as a live table's topics write it (`a/b` is `a_2Fb`, `null` is `_null`). */
+export function topicSegment(value: string | number | null | undefined): string;

@@ -1,11 +1,12 @@
-// herald.js: Herald's client. A live users collection and topic subscriptions
-// over one Server-Sent Events stream, read with fetch so that a token travels
+// herald.js: Herald's client. Live collections (users, and any table `herald
+// watch` makes live) and topic subscriptions over one Server-Sent Events stream, read with fetch so that a token travels
 // in a header, and shared by the tabs of an origin through a leader tab.
 // One dependency-free ES module for browsers and Node >= 20; Herald serves
 // this very file at /herald.js.
 
 const STREAM = '/api/sse/stream';
 const USERS = '/api/v1/users';
+const TABLES = '/api/v1/tables/';
 const MAX_DELAY = 30000;
 // A stream that stayed open this long starts the backoff over.
 const STAYED_UP = 10000;
@@ -43,6 +44,30 @@ const covers = (pattern, topic) =>
   pattern === topic ||
   (pattern === 'users' ? topic.startsWith('users/') : pattern.endsWith('/*') && topic.startsWith(pattern.slice(0, -1)));
 
+/**
+ * One topic segment of any value, as Herald writes a live table's topics:
+ * letters, digits, `-`, `.` and `:` as themselves, every other UTF-8 byte as
+ * `_` and two upper-case hex digits, `''` as `_`, `null` as `_null`.
+ */
+export function topicSegment(value) {
+  if (value === null || value === undefined) return '_null';
+  const text = String(value);
+  if (!text) return '_';
+  let segment = '';
+  for (const byte of new TextEncoder().encode(text)) {
+    const c = String.fromCharCode(byte);
+    segment += /[A-Za-z0-9.:-]/.test(c) ? c : `_${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return segment;
+}
+
+/** Keys in order: as numbers when both are, else as strings. */
+const byKey = (a, b) => {
+  const [x, y] = [Number(a), Number(b)];
+  if (a !== '' && b !== '' && Number.isFinite(x) && Number.isFinite(y) && x !== y) return x - y;
+  return a < b ? -1 : a > b ? 1 : 0;
+};
+
 /** The numeric part of an event id: `60` of `60` or of `60.9f3a01bc`. */
 const seq = (id) => parseInt(id, 10);
 
@@ -67,8 +92,9 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
   let release = null;
   let bearer = null;
   let asked = 0;
-  let collection = null;
-  let readyCheck = () => {};
+  const collections = new Map();
+  const readyChecks = new Set();
+  const readyCheck = () => readyChecks.forEach((check) => check());
 
   // Where the stream stands, kept by every tab: the last frame's SSE id
   // (opaque: sent back as it came, as Last-Event-ID), or a number from a
@@ -409,8 +435,14 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     throw new Error('herald: closed');
   }
 
-  function users() {
-    if (collection) return collection;
+  /**
+   * A live collection: a snapshot paged from `path`, then the events of
+   * `topics` from the snapshot's `last_event_id`, each applied by `apply`
+   * (which returns the change to tell, or nothing); refetched after a reset.
+   * `page(body, put)` puts a snapshot page's items by their keys.
+   */
+  function collection(id, { path, topics, page, apply, order }) {
+    if (collections.has(id)) return collections.get(id);
     const own = emitter();
     let items = new Map();
     let loads = 0;
@@ -423,25 +455,19 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     // Awaiting it is optional: a rejection nobody awaits is not an error.
     ready.catch(() => {});
     const c = {
-      topics: ['users'],
+      topics,
       attached: false,
       last: undefined,
-      frame({ n, data: { event, data } }) {
-        const type = event.replace(/^user_/, '');
-        const id = data.user_id;
-        const held = items.get(id);
-        if (type === 'deleted') {
-          if (!items.delete(id)) return;
-        } else if (!data.user || (held && held.version >= data.user.version)) return;
-        else items.set(id, data.user);
-        own.emit('change', { type, id, user: data.user || null, eventId: n });
+      frame(frame) {
+        const change = apply(items, frame);
+        if (change) own.emit('change', { ...change, eventId: frame.n });
       },
       reset: () => load(),
     };
-    readyCheck = () => {
+    readyChecks.add(() => {
       if (c.attached && status === 'live') settle();
       if (status === 'unauthorized' || status === 'closed') fail(new Error(`herald: ${status}`));
-    };
+    });
 
     async function load() {
       const current = ++loads;
@@ -451,13 +477,13 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
         let from;
         let cursor = '';
         do {
-          const page = await getJson(`${USERS}?limit=200${cursor && `&cursor=${encodeURIComponent(cursor)}`}`);
+          const separator = path.includes('?') ? '&' : '?';
+          const body = await getJson(`${path}${separator}limit=200${cursor && `&cursor=${encodeURIComponent(cursor)}`}`);
           // The first page's id: later pages being newer only means that
-          // some changes replayed after it are already there (and skipped
-          // by version).
-          from ??= page.last_event_id;
-          for (const user of page.items) snapshot.set(user.id, user);
-          cursor = page.next_cursor;
+          // some changes replayed after it are already there.
+          from ??= body.last_event_id;
+          page(body, (key, item) => snapshot.set(key, item));
+          cursor = body.next_cursor;
         } while (cursor);
         if (current !== loads || closed) return;
         items = snapshot;
@@ -472,15 +498,57 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     }
     load();
 
-    return (collection = {
+    const live = {
       ready,
-      all: () => [...items.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
-      get: (id) => items.get(id),
+      all: () => [...items.entries()].sort(([a], [b]) => order(a, b)).map(([, item]) => item),
+      get: (key) => items.get(String(key)),
       on: own.on,
       /** The newest event id this collection reflects. */
       get lastEventId() {
         return c.last;
       },
+    };
+    collections.set(id, live);
+    return live;
+  }
+
+  function users() {
+    return collection('users', {
+      path: USERS,
+      topics: ['users'],
+      page: (body, put) => body.items.forEach((user) => put(user.id, user)),
+      apply(items, { data: { event, data } }) {
+        const type = event.replace(/^user_/, '');
+        const id = data.user_id;
+        const held = items.get(id);
+        if (type === 'deleted') {
+          if (!items.delete(id)) return;
+        } else if (!data.user || (held && held.version >= data.user.version)) return;
+        else items.set(id, data.user);
+        return { type, id, user: data.user || null };
+      },
+      order: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+    });
+  }
+
+  function table(name, { scope } = {}) {
+    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new TypeError(`herald: not a table name: ${name}`);
+    }
+    const scoped = scope !== undefined;
+    return collection(`table ${name} ${scoped ? topicSegment(scope) : ''}`, {
+      path: `${TABLES}${name}${scoped ? `?scope=${encodeURIComponent(topicSegment(scope))}` : ''}`,
+      topics: [scoped ? `${name}/${topicSegment(scope)}/*` : `${name}/*`],
+      page: (body, put) => body.items.forEach((row, i) => put(body.keys[i], row)),
+      apply(items, { data: { event, data } }) {
+        if (data.table !== name) return;
+        const type = event.replace(/^row_/, '');
+        if (type === 'deleted') {
+          if (!items.delete(data.key)) return;
+        } else items.set(data.key, data.row);
+        return { type, key: data.key, row: data.row };
+      },
+      order: byKey,
     });
   }
 
@@ -523,6 +591,7 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     },
     on: events.on,
     users,
+    table,
     subscribe,
     close,
   };

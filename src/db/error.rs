@@ -23,6 +23,8 @@ pub enum Error {
     RowBusy,
     #[error("cursor must be a next_cursor value from an earlier page")]
     InvalidCursor,
+    #[error("{0} is watched without --scope: its rows have no scope to ask for")]
+    NotScoped(String),
     /// A topic that carries a live table's data changes only.
     #[error(
         "{topic} is the topic of the live table {table}'s rows, which carries its data changes only: it cannot be published to"

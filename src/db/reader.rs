@@ -62,6 +62,7 @@ impl Reader {
         match snapshot::page(&self.0, table, filter, request).await? {
             Found::Found(page) => Ok(page),
             Found::BadCursor => Err(Error::InvalidCursor),
+            Found::NotScoped => Err(Error::NotScoped(table.to_owned())),
             Found::NotWatched | Found::NoRow => Err(Error::TableNotWatched(table.to_owned())),
         }
     }
@@ -77,7 +78,7 @@ impl Reader {
         match snapshot::row(&self.0, table, key, filter).await? {
             Found::Found(row) => Ok(row),
             Found::NotWatched => Err(Error::TableNotWatched(table.to_owned())),
-            Found::NoRow | Found::BadCursor => Err(Error::RowNotFound {
+            Found::NoRow | Found::BadCursor | Found::NotScoped => Err(Error::RowNotFound {
                 table: table.to_owned(),
                 key: key.to_owned(),
             }),

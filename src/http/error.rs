@@ -143,6 +143,7 @@ impl ApiError {
                 db::Error::UserNotFound(_) | db::Error::RowNotFound { .. } => "not_found",
                 db::Error::TableNotWatched(_) => "table_not_watched",
                 db::Error::InvalidCursor => "invalid_cursor",
+                db::Error::NotScoped(_) => "invalid_scope",
                 db::Error::RowBusy => "row_busy",
                 db::Error::LiveTableTopic { .. } => "reserved_topic",
                 db::Error::Duplicate { .. } => "duplicate",
@@ -196,7 +197,7 @@ impl ResponseError for ApiError {
                 db::Error::UserNotFound(_)
                 | db::Error::RowNotFound { .. }
                 | db::Error::TableNotWatched(_) => StatusCode::NOT_FOUND,
-                db::Error::InvalidCursor => StatusCode::BAD_REQUEST,
+                db::Error::InvalidCursor | db::Error::NotScoped(_) => StatusCode::BAD_REQUEST,
                 db::Error::LiveTableTopic { .. } => StatusCode::FORBIDDEN,
                 db::Error::Duplicate { .. } | db::Error::IdempotencyKeyInProgress => {
                     StatusCode::CONFLICT
@@ -290,6 +291,7 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest: "The request cannot be read. `code`: `malformed_json` (the body is not JSON), \
         `invalid_id` (the path's id is not a UUID), `invalid_limit`, `invalid_cursor`, \
+        `invalid_scope` (a live table's `scope`), \
         `invalid_query` (list parameters), `invalid_topic`, `too_many_topics`, \
         `invalid_last_event_id` (stream parameters), `invalid_idempotency_key`.";
     Unauthorized: "No valid token: missing, malformed, badly signed or expired \

@@ -14,6 +14,7 @@ use super::error::{BadRequest, NotFound, ServiceUnavailable, Unauthorized};
 use super::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::db::Reader;
 use crate::db::live_tables::snapshot::{PageRequest, Row};
+use crate::domain::topic_segment;
 
 /// Response header twin of `last_event_id`.
 const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
@@ -28,8 +29,9 @@ pub struct TableQuery {
     limit: Option<String>,
     /// Where the previous page ended: its `next_cursor`.
     cursor: Option<String>,
-    /// Only the rows of this scope (the value of the column the table is
-    /// watched with `--scope`, as it is, not as a topic segment).
+    /// Only the rows of this scope: the value of the column the table is
+    /// watched `--scope` with, written as in topics (`acme`; `a_2Fb` for
+    /// `a/b`; `_null` for none).
     scope: Option<String>,
 }
 
@@ -39,6 +41,9 @@ struct TablePage {
     /// Each row as its events' `row` has it: its visible columns.
     #[schema(value_type = Vec<Object>)]
     items: Vec<Box<RawValue>>,
+    /// Each item's primary key as its events' `key` has it (a string), in
+    /// the same order.
+    keys: Vec<String>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     #[schema(required = true)]
     next_cursor: Option<String>,
@@ -92,17 +97,30 @@ pub async fn list(
                 )
             })?,
     };
+    let scope = query
+        .scope
+        .as_deref()
+        .map(topic_segment::decode)
+        .transpose()
+        .map_err(|problem| {
+            ApiError::bad_request(
+                "invalid_scope",
+                format!("scope is written as a topic segment: {problem}"),
+            )
+        })?;
     let request = PageRequest {
         limit,
         after: query.cursor.clone(),
-        scope: query.scope.clone(),
+        scope,
     };
     let page = db.table_page(&table, caller.0.topics(), &request).await?;
+    let keys = page.rows.iter().map(|row| row.key.clone()).collect();
     let items = page.rows.into_iter().map(json).collect::<Result<_, _>>()?;
     Ok(HttpResponse::Ok()
         .insert_header((LAST_EVENT_ID_HEADER, page.last_event_id.to_string()))
         .json(TablePage {
             items,
+            keys,
             next_cursor: page.next_cursor,
             last_event_id: page.last_event_id,
         }))

@@ -138,6 +138,34 @@ export class Herald {
     return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
+  /** The database this server runs on, as DATABASE_URL names it. */
+  get databaseUrl() {
+    return this.postgres ? withDatabase(this.pgName) : `sqlite://${this.dbPath}?mode=rwc`;
+  }
+
+  /** Runs SQL in the database's own shell (`sqlite3`, `psql`), as an operator would. */
+  sql(statements) {
+    const [program, args] = this.postgres
+      ? ['psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', withDatabase(this.pgName), '-c', statements]]
+      : ['sqlite3', ['-bail', '-cmd', '.timeout 20000', this.dbPath, statements]];
+    return new Promise((resolve, reject) => {
+      execFile(program, args, { timeout: 30_000 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`${program} ${statements}: ${error.message}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+  }
+
+  /** Runs a `herald` command (`watch orders`, say) on this server's database. */
+  cli(...args) {
+    return new Promise((resolve, reject) => {
+      execFile(heraldBin, args, { env: { ...process.env, DATABASE_URL: this.databaseUrl }, timeout: 30_000 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`herald ${args.join(' ')}: ${error.message}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+  }
+
   url(pathAndQuery) {
     return new URL(pathAndQuery, this.baseUrl).toString();
   }
@@ -154,7 +182,7 @@ export class Herald {
       cwd: this.dir,
       env: {
         ...process.env,
-        DATABASE_URL: this.postgres ? withDatabase(this.pgName) : `sqlite://${this.dbPath}?mode=rwc`,
+        DATABASE_URL: this.databaseUrl,
         BIND_ADDR: `127.0.0.1:${this.port}`,
         SSE_KEEP_ALIVE_SECS: '15',
         ...(this.tls ? { TLS_CERT_PATH: this.certPath, TLS_KEY_PATH: this.keyPath } : {}),

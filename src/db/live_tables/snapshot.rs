@@ -36,6 +36,8 @@ pub enum Found<T> {
     NotWatched,
     /// The cursor names no key this table can have.
     BadCursor,
+    /// A scope was asked of a table watched without one.
+    NotScoped,
     /// No such row, or none the token may read.
     NoRow,
     Found(T),
@@ -47,8 +49,9 @@ pub struct PageRequest {
     pub limit: u64,
     /// After the row with this key.
     pub after: Option<String>,
-    /// Only the rows of this scope value (a scoped table's).
-    pub scope: Option<String>,
+    /// Only the rows of this scope (a scoped table's): `Some(None)` for
+    /// those whose scope is NULL.
+    pub scope: Option<Option<String>>,
 }
 
 /// A condition on rows, by the parts of their topics.
@@ -293,8 +296,11 @@ async fn read_page(
     };
     let last_event_id = event_log::last_id(txn).await?;
     let mut query = select(&live, txn.get_database_backend());
-    if let (Some(scope), Some(value)) = (scope_text(&live, query.backend), &request.scope) {
-        scope_is(&mut query, &scope, Some(value));
+    if let Some(value) = &request.scope {
+        let Some(scope) = scope_text(&live, query.backend) else {
+            return Ok(Found::NotScoped);
+        };
+        scope_is(&mut query, &scope, value.as_deref());
     }
     if let Some(after) = &request.after {
         match key_is(&mut query, &live, after, ">") {
