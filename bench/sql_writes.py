@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """SQL writes beside the API's: creates/s that 4 `sqlite3` / `psql` shells
-commit straight to the users table while herald-bench offers the API 200
-creates/s, and how long their events take to reach an open stream.
+commit straight to a table (users, a live table `orders` that `herald watch`
+made live, or the same table not watched) while herald-bench offers the API
+creates/s (200 by default; 0 for none), and how long their events take to
+reach an open stream. With --bulk N, instead: the time one statement of N
+rows takes, into the table watched and not.
 
 Starts its own Herald (the release binary) on a fresh SQLite file, or on a
 fresh PostgreSQL database made through --database-url (an admin URL) and
@@ -14,6 +17,7 @@ line of figures, and checks that the stream saw ids 1..N, each once.
 Usage:
   bench/sql_writes.py [--database-url URL] [--seconds 20] [--writers 4]
                       [--sql-rate 0] [--api-rate 200]
+                      [--table users|orders|unwatched] [--bulk N]
                       [--herald-bin target/release/herald]
                       [--bench-bin target/release/herald-bench]
 """
@@ -85,10 +89,12 @@ class Stream(threading.Thread):
                 continue
             received = time.time()
             envelope = json.loads(line[5:])
-            user = (envelope.get("data") or {}).get("user") or {}
+            data = envelope.get("data") or {}
+            user = data.get("user") or {}
+            by_sql = str(user.get("user_name", "")).startswith("sql") or data.get("table") == "orders"
             with self.lock:
                 self.ids.append(envelope["id"])
-                if str(user.get("user_name", "")).startswith("sql"):
+                if by_sql:
                     self.sql_latencies_ms.append((received - parse_at(envelope["at"])) * 1000)
 
     def seen(self):
@@ -102,15 +108,23 @@ def shell_command(database):
     return ["psql", "-X", "-q", database["url"]]
 
 
-def feed(process, writer, pace, stop):
+ORDERS = "CREATE TABLE orders (id {key} PRIMARY KEY, tenant text NOT NULL, customer text NOT NULL, total numeric, secret text)"
+
+
+def insert(table, writer, i):
+    """One INSERT of writer's i-th row."""
+    if table == "users":
+        return f"INSERT INTO users (user_name, email) VALUES ('sql{writer}x{i}', 'sql{writer}.{i}@example.com');\n"
+    return f"INSERT INTO orders (tenant, customer, total, secret) VALUES ('t{writer}', 'c{i}', {i}.5, 's');\n"
+
+
+def feed(process, writer, pace, stop, table):
     """INSERTs into one shell's stdin until stop; a full pipe holds it back."""
     i = 0
     next_at = time.monotonic()
     try:
         while not stop.is_set():
-            process.stdin.write(
-                f"INSERT INTO users (user_name, email) VALUES ('sql{writer}x{i}', 'sql{writer}.{i}@example.com');\n".encode()
-            )
+            process.stdin.write(insert(table, writer, i).encode())
             i += 1
             if pace:
                 process.stdin.flush()
@@ -118,6 +132,33 @@ def feed(process, writer, pace, stop):
                 time.sleep(max(0.0, next_at - time.monotonic()))
     except (BrokenPipeError, ValueError):
         pass
+
+
+def run_sql(database, statement, fetch=False):
+    """One statement in the database's shell; its output with fetch."""
+    if database["kind"] == "sqlite":
+        command = ["sqlite3", "-cmd", ".timeout 20000", database["file"], statement]
+    else:
+        command = ["psql", "-X", "-q", "-At", database["url"], "-c", statement]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip() if fetch \
+        else subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def bulk(database, args):
+    """One statement of args.bulk rows, timed from the shell's start to its exit (the commit included)."""
+    if database["kind"] == "sqlite":
+        rows = (f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {args.bulk}) "
+                "INSERT INTO orders (tenant, customer, total, secret) SELECT 't' || (i % 10), 'c' || i, i * 1.5, 's' FROM n")
+    else:
+        rows = ("INSERT INTO orders (tenant, customer, total, secret) "
+                f"SELECT 't' || (i % 10), 'c' || i, i * 1.5, 's' FROM generate_series(1, {args.bulk}) AS i")
+    started = time.monotonic()
+    run_sql(database, rows)
+    seconds = time.monotonic() - started
+    events = run_sql(database, "SELECT count(*) FROM events", fetch=True)
+    print(json.dumps({"database": database["kind"], "table": args.table, "rows": args.bulk,
+                      "seconds": round(seconds, 3), "events": int(events)}))
+    return 0
 
 
 def percentile(values, p):
@@ -133,7 +174,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--sql-rate", type=float, default=0, help="statements/s per shell; 0 = as fast as it goes")
-    parser.add_argument("--api-rate", type=float, default=200)
+    parser.add_argument("--api-rate", type=float, default=200, help="API creates/s offered meanwhile; 0 = none")
+    parser.add_argument("--table", choices=["users", "orders", "unwatched"], default="users")
+    parser.add_argument("--bulk", type=int, default=0, help="time one statement of this many rows instead")
     parser.add_argument("--herald-bin", default=os.path.join(target, "herald"))
     parser.add_argument("--bench-bin", default=os.path.join(target, "herald-bench"))
     args = parser.parse_args()
@@ -157,6 +200,14 @@ def main():
     shells = []
     try:
         wait_ready(base, server)
+        if args.table != "users":
+            key = "integer" if database["kind"] == "sqlite" else "bigserial"
+            run_sql(database, ORDERS.format(key=key))
+        if args.table == "orders":
+            subprocess.run([args.herald_bin, "watch", "orders", "--scope", "tenant", "--hide", "secret"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+        if args.bulk:
+            return bulk(database, args)
         stream = Stream(port)
         stream.start()
 
@@ -168,14 +219,16 @@ def main():
                 shell_command(database), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
             shells.append(process)
-            feeder = threading.Thread(target=feed, args=(process, w, pace, stop), daemon=True)
+            feeder = threading.Thread(target=feed, args=(process, w, pace, stop, args.table), daemon=True)
             feeders.append(feeder)
         api_json = os.path.join(workdir, "api.json")
-        api = subprocess.Popen(
-            [args.bench_bin, "--target", base, "--server-pid", str(server.pid), "--subscribers", "1",
-             "--rate", str(args.api_rate), "--duration", str(args.seconds), "--json", api_json],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        api = None
+        if args.api_rate:
+            api = subprocess.Popen(
+                [args.bench_bin, "--target", base, "--server-pid", str(server.pid), "--subscribers", "1",
+                 "--rate", str(args.api_rate), "--duration", str(args.seconds), "--json", api_json],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
         started = time.monotonic()
         for feeder in feeders:
             feeder.start()
@@ -185,17 +238,24 @@ def main():
             process.send_signal(signal.SIGKILL)
         sql_seconds = time.monotonic() - started
         errors = [process.stderr.read().decode().strip() for process in shells]
-        api.wait()
+        if api:
+            api.wait()
+        if args.table == "unwatched":
+            counted = run_sql(database, "SELECT count(*) FROM orders", fetch=True)
+            print(json.dumps({"database": database["kind"], "table": "unwatched", "sql_writers": args.writers,
+                              "sql_creates_per_second": round(int(counted) / sql_seconds, 1)}))
+            return 0
 
         last = get_json(base, "/api/v1/users?limit=1")["last_event_id"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(stream.seen()[0]) < last:
             time.sleep(0.05)
         ids, latencies = stream.seen()
-        report = json.load(open(api_json))
+        report = json.load(open(api_json)) if api else {"writes": {"admitted_per_second": 0, "latency": {"p99_ms": None}}}
         sql_rows = len(latencies)
         result = {
             "database": database["kind"],
+            "table": args.table,
             "sql_writers": args.writers,
             "sql_creates_per_second": round(sql_rows / sql_seconds, 1),
             "api_offered_per_second": args.api_rate,

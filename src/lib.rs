@@ -16,11 +16,12 @@
 //!   (`db::Reader`), and **the one write path** (`db::writer`): a write runs
 //!   in a batch transaction with the event it makes, commits, and is then
 //!   announced through [`db::Announce`]. A user's event is appended by the
-//!   database's triggers on `users` (SQL in `migrations/sql/`), for Herald's
-//!   writes and anyone else's alike; the writer reads back what its batch
-//!   appended. The database keeps the log append-only. Other processes'
-//!   commits are noticed by `db::commit_watch` (SQLite) and `db::listener`
-//!   (PostgreSQL). Nothing here knows of HTTP or streams.
+//!   database's triggers on `users` (SQL in `migrations/sql/`), a live
+//!   table's by the triggers `db::live_tables` generates (`herald watch`),
+//!   for Herald's writes and anyone else's alike; the writer reads back what
+//!   its batch appended. The database keeps the log append-only. Other
+//!   processes' commits are noticed by `db::commit_watch` (SQLite) and
+//!   `db::listener` (PostgreSQL). Nothing here knows of HTTP or streams.
 //! - [`metrics`]: the registry `/metrics` reads.
 //! - [`tasks`]: the supervisor of background tasks.
 //! - [`sse`]: fan-out. `SseNotifier` implements `db::Announce`: the live feed
@@ -29,7 +30,8 @@
 //!   one `Subscription` per open stream. Nothing here knows of HTTP.
 //! - [`http`]: routes, handlers, extractors, the OpenAPI document, and the
 //!   one mapping from errors to responses (`http::error`).
-//! - [`tls`], [`cli`]: serving HTTPS, and the command line.
+//! - [`tls`], [`cli`]: serving HTTPS, and the command line (`serve`,
+//!   `token`, `watch`, `unwatch`).
 //! - [`startup`]: builds the application from `Settings` and owns its
 //!   shutdown (`StopHandle`: one token every part that stops is handed).
 //! - `main.rs`: reads the settings, starts, waits for a signal.

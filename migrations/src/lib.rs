@@ -60,11 +60,19 @@ mod tests {
         ),
         (
             "m20261206_000001_append_only_log.postgres.sql",
-            "1a3de1c43b44b01f4e76abf90208b905a7ab32039eda1f4aaadf40fd88d7bc30",
+            "58f3428ca902c1da67d13fa8f03cbf8582d7426b46a468fb282f594648876490",
         ),
         (
             "m20261206_000001_append_only_log.sqlite.sql",
-            "0eb994450df8dc4faefb1ebd09bfc1728038c31c88f9034ccee6fc741e5ec41b",
+            "5adb5a06bf97573ca09529bb7b642433576c206dd12bc40f875f18a4b716911a",
+        ),
+        (
+            "m20261206_000002_live_tables.postgres.sql",
+            "da3ee24d8d7519f83ccab87b3d4f4dc8d7df19360e1ee83479b5133c97abb0c1",
+        ),
+        (
+            "m20261206_000002_live_tables.sqlite.sql",
+            "02b201e06a8d6b8cbfb7a83d5b660a240a5ab3b87e266aac769eb3deb3121867",
         ),
     ];
 

@@ -65,7 +65,7 @@ fn json(row: Row) -> Result<Box<RawValue>, ApiError> {
     description = "A page of a live table's rows (see `herald watch`), in primary-key order: \
         each as its events' `row` has it. Only the rows whose topics (`<table>/<key>`, or \
         `<table>/<scope>/<key>`) the token's `topics` claim grants; no scope is needed.",
-    params(("table" = String, Path, description = "A live table"), TableQuery),
+    params(("table" = String, Path, description = "A live table", example = "orders"), TableQuery),
     security(("bearer" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "A page of rows", body = TablePage, headers(
@@ -135,8 +135,8 @@ pub async fn list(
         key), as its events' `row` has it; `404` when there is none, or none the token's \
         `topics` grant.",
     params(
-        ("table" = String, Path, description = "A live table"),
-        ("key" = String, Path, description = "The row's primary key"),
+        ("table" = String, Path, description = "A live table", example = "orders"),
+        ("key" = String, Path, description = "The row's primary key", example = "1"),
     ),
     security(("bearer" = []), ("session_cookie" = [])),
     responses(
