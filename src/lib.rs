@@ -9,8 +9,10 @@
 //!
 //! - [`lock`], [`open_files`], [`telemetry`]: small utilities, and logging.
 //! - [`domain`]: the values Herald deals in, each parsed from what clients
-//!   send (`UserName`, `Email`, `Topic`, the event envelope, …). No I/O.
-//! - [`auth`]: tokens, scopes and the principal a request acts as.
+//!   send (`UserName`, `Email`, `Topic`, the event envelope, …), and a
+//!   Mercure `Update` and its topic `Selector`s. No I/O.
+//! - [`auth`]: tokens, scopes and the principal a request acts as; the
+//!   Mercure hub's own tokens (`auth::mercure`).
 //! - [`config`]: the settings, each named once in `config/settings_table.rs`.
 //! - [`db`]: the database. Connecting and migrating, the event log, reads
 //!   (`db::Reader`), and **the one write path** (`db::writer`): a write runs
@@ -21,15 +23,20 @@
 //!   for Herald's writes and anyone else's alike; the writer reads back what
 //!   its batch appended. The database keeps the log append-only. Other
 //!   processes' commits are noticed by `db::commit_watch` (SQLite) and
-//!   `db::listener` (PostgreSQL). Nothing here knows of HTTP or streams.
+//!   `db::listener` (PostgreSQL). Mercure updates go through the same
+//!   writer into the same log (`db::mercure`); `db::mercure_presence` keeps
+//!   who is subscribed, across instances. Nothing here knows of HTTP or
+//!   streams.
 //! - [`metrics`]: the registry `/metrics` reads.
 //! - [`tasks`]: the supervisor of background tasks.
 //! - [`sse`]: fan-out. `SseNotifier` implements `db::Announce`: the live feed
 //!   every stream reads, shared reads of the log for replays, the relay that
 //!   delivers other instances' events and notices a log that went back, and
-//!   one `Subscription` per open stream. Nothing here knows of HTTP.
+//!   one `Subscription` per open stream, in Herald's dialect or Mercure's
+//!   (`sse::stream_filter`). Nothing here knows of HTTP.
 //! - [`http`]: routes, handlers, extractors, the OpenAPI document, and the
-//!   one mapping from errors to responses (`http::error`).
+//!   one mapping from errors to responses (`http::error`); the Mercure hub
+//!   at `/.well-known/mercure` (`http::mercure`).
 //! - [`tls`], [`cli`]: serving HTTPS, and the command line (`serve`,
 //!   `token`, `watch`, `unwatch`).
 //! - [`startup`]: builds the application from `Settings` and owns its
@@ -48,7 +55,7 @@
 //! # Errors
 //!
 //! Each layer answers with its own: `domain` with field errors
-//! (`FieldErrors`, `NotificationProblem`), `db` with [`db::Error`]
+//! (`FieldErrors`, `NotificationProblem`, `UpdateProblem`), `db` with [`db::Error`]
 //! (unavailable, full, duplicate, stale version, …), `auth` with
 //! `TokenError` and `Forbidden`, `config` with `ConfigError`. The HTTP
 //! layer's [`http::ApiError`] wraps them, and `http::error` turns each into

@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::TokenKeys;
+use crate::auth::mercure::MercureKeys;
 use crate::config::{CorsOrigins, Settings};
 use crate::db::listener::{self, ListenerState};
+use crate::db::mercure_presence::Presence;
 use crate::db::writer::Writer;
 use crate::db::{self, DatabaseConfig, DiskSpace, Reader, commit_watch, live_tables, retention};
+use crate::http::mercure::MercureHub;
 use crate::http::{Auth, BodyDeadline, OpenApiDocument, PublishRate, Readiness, StreamSettings};
 use crate::metrics::Metrics;
 use crate::sse::{FeedSettings, SseNotifier, StreamAdmission, run_relay};
@@ -81,6 +84,17 @@ impl Application {
         let (writer, writer_task) = Writer::spawn(database, disk.clone());
         let listener_state =
             start_background_tasks(&tasks, &settings, &db, &notifier, &writer, &shutdown);
+        let presence = settings
+            .mercure
+            .as_ref()
+            .filter(|hub| hub.subscriptions)
+            .map(|_| Presence::new(writer.clone(), notifier.clone()));
+        if let Some(presence) = &presence {
+            let (presence, pool, stop) = (presence.clone(), db.clone(), shutdown.clone());
+            tasks.supervise("mercure presence", move || {
+                presence.clone().run(pool.clone(), stop.clone())
+            });
+        }
         let open_files = crate::open_files::raise_open_files_limit();
         let max_streams = settings
             .max_streams
@@ -108,6 +122,7 @@ impl Application {
                 },
                 metrics,
                 shutdown: shutdown.clone(),
+                presence,
             },
             tls,
         )?;
@@ -282,6 +297,8 @@ struct Shared {
     auth: Auth,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// The Mercure hub's presence, when its subscriptions API is on.
+    presence: Option<Presence>,
 }
 
 fn serve(
@@ -306,31 +323,46 @@ fn serve(
         shutdown: shared.shutdown,
     });
     let metrics = web::Data::from(shared.metrics);
+    let mercure = settings.mercure.as_ref().map(|hub| {
+        web::Data::new(MercureHub {
+            keys: MercureKeys::new(&hub.publisher_key, hub.subscriber_key.as_ref()),
+            anonymous: hub.anonymous,
+            presence: shared.presence.clone(),
+        })
+    });
+    let hub_on = mercure.is_some();
     let openapi = web::Data::new(
         OpenApiDocument::build().context("could not serialize the OpenAPI document")?,
     );
     let server = HttpServer::new(move || {
-        App::new()
-            .wrap(Condition::new(
-                cors_origins != CorsOrigins::None,
-                cors(&cors_origins),
-            ))
-            .wrap(from_fn(crate::http::refuse_oversized_heads))
-            .wrap(from_fn(crate::http::json_errors))
-            .wrap(from_fn(crate::http::finish_response))
-            .wrap(TracingLogger::<crate::http::RequestSpan>::new())
-            .app_data(reader.clone())
-            .app_data(writer.clone())
-            .app_data(notifier.clone())
-            .app_data(stream_settings.clone())
-            .app_data(readiness.clone())
-            .app_data(admission.clone())
-            .app_data(publish_rate.clone())
-            .app_data(auth.clone())
-            .app_data(body_deadline.clone())
-            .app_data(metrics.clone())
-            .app_data(openapi.clone())
-            .configure(crate::http::configure)
+        let mut app = App::new();
+        if let Some(mercure) = &mercure {
+            app = app.app_data(mercure.clone());
+        }
+        app.wrap(Condition::new(
+            cors_origins != CorsOrigins::None,
+            cors(&cors_origins),
+        ))
+        .wrap(Condition::new(
+            hub_on,
+            from_fn(crate::http::mercure::discovery),
+        ))
+        .wrap(from_fn(crate::http::refuse_oversized_heads))
+        .wrap(from_fn(crate::http::json_errors))
+        .wrap(from_fn(crate::http::finish_response))
+        .wrap(TracingLogger::<crate::http::RequestSpan>::new())
+        .app_data(reader.clone())
+        .app_data(writer.clone())
+        .app_data(notifier.clone())
+        .app_data(stream_settings.clone())
+        .app_data(readiness.clone())
+        .app_data(admission.clone())
+        .app_data(publish_rate.clone())
+        .app_data(auth.clone())
+        .app_data(body_deadline.clone())
+        .app_data(metrics.clone())
+        .app_data(openapi.clone())
+        .configure(crate::http::configure)
     })
     // Without this a client that closed its stream is only noticed when a
     // write to it fails, one or two keep-alives later.
@@ -354,6 +386,7 @@ fn cors(origins: &CorsOrigins) -> Cors {
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([
             "authorization",
+            "cache-control",
             "content-type",
             "idempotency-key",
             "if-match",
@@ -363,6 +396,8 @@ fn cors(origins: &CorsOrigins) -> Cors {
             "etag",
             "location",
             "herald-last-event-id",
+            "last-event-id",
+            "link",
             "retry-after",
             "www-authenticate",
         ])

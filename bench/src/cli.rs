@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use lexopt::prelude::*;
 
+use crate::dialect::Dialect;
 use crate::loopback;
 use crate::replay_storm::ReplayStormOptions;
 use crate::servers::Kind;
@@ -37,6 +38,13 @@ SERVERS (one of):
     --baseline-bin PATH      default: `baseline` beside this binary
   --target URL[,URL…]        running servers (http://127.x.x.x:port only)
     --server-pid PID[,PID…]  their processes, for RSS and CPU figures
+
+STREAM:
+  --stream herald|mercure    which stream subscribers follow and writers feed:
+                             herald = GET /api/sse/stream fed by user creates
+                             (default); mercure = GET /.well-known/mercure?topic=*
+                             fed by Mercure publishes (a spawned Herald gets the
+                             bench's Mercure key and anonymous subscribers)
 
 SUBSCRIBERS:
   --subscribers N            default 1000, spread over the servers round-robin
@@ -88,6 +96,7 @@ pub enum Servers {
 
 pub struct RunOptions {
     pub servers: Servers,
+    pub dialect: Dialect,
     pub subscribers: usize,
     pub processes: Option<usize>,
     pub source_ips: u8,
@@ -130,6 +139,7 @@ pub fn parse() -> anyhow::Result<Command> {
             targets: Vec::new(),
             pids: Vec::new(),
         },
+        dialect: Dialect::Herald,
         subscribers: 1000,
         processes: None,
         source_ips: 4,
@@ -177,6 +187,7 @@ pub fn parse() -> anyhow::Result<Command> {
                     );
                 }
             }
+            Long("stream") => o.dialect = parser.value()?.string()?.parse()?,
             Long("subscribers") => o.subscribers = parser.value()?.parse()?,
             Long("processes") => o.processes = Some(parser.value()?.parse()?),
             Long("source-ips") => o.source_ips = parser.value()?.parse()?,
@@ -228,6 +239,10 @@ pub fn parse() -> anyhow::Result<Command> {
             anyhow::ensure!(
                 kind == Kind::Herald || database_url.is_none(),
                 "the baseline runs on SQLite only"
+            );
+            anyhow::ensure!(
+                kind == Kind::Herald || o.dialect == Dialect::Herald,
+                "the baseline has no Mercure hub"
             );
             let binary = match kind {
                 Kind::Herald => herald_bin.map_or_else(|| beside_me("herald"), Ok)?,

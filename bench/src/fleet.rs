@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::commit_times::CommitTimes;
+use crate::dialect::Dialect;
 use crate::histogram::{self, Recorded};
 use crate::subscriber::{self, Outcome, Spec};
 
@@ -36,6 +37,7 @@ pub struct FleetPlan {
     pub source_ips: u8,
     pub connect_rate: f64,
     pub connect_concurrency: usize,
+    pub dialect: Dialect,
 }
 
 impl FleetPlan {
@@ -44,6 +46,7 @@ impl FleetPlan {
         let targets = self.targets.len();
         Spec {
             index,
+            path: self.dialect.stream_path(),
             target: self.targets[global % targets],
             source: Ipv4Addr::new(
                 127,

@@ -102,6 +102,24 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// A request's body: its bytes, their type, and the bearer token that
+/// goes with them, if any.
+pub struct Body<'a> {
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+    pub bearer: Option<&'a str>,
+}
+
+impl<'a> Body<'a> {
+    pub fn json(bytes: &'a [u8]) -> Self {
+        Self {
+            content_type: "application/json",
+            bytes,
+            bearer: None,
+        }
+    }
+}
+
 /// A keep-alive connection for request/response exchanges.
 pub struct Client {
     target: SocketAddr,
@@ -124,9 +142,9 @@ impl Client {
         &mut self,
         method: &str,
         path: &str,
-        json_body: Option<&[u8]>,
+        body: Option<Body<'_>>,
     ) -> anyhow::Result<Response> {
-        let result = self.exchange(method, path, json_body).await;
+        let result = self.exchange(method, path, body).await;
         if !matches!(result, Ok((_, false))) {
             self.stream = None;
         }
@@ -137,22 +155,26 @@ impl Client {
         &mut self,
         method: &str,
         path: &str,
-        json_body: Option<&[u8]>,
+        body: Option<Body<'_>>,
     ) -> anyhow::Result<(Response, bool)> {
         let stream = match &mut self.stream {
             Some(stream) => stream,
             None => self.stream.insert(connect(self.target, None).await?),
         };
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.target);
-        if let Some(body) = json_body {
+        if let Some(body) = &body {
             request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                body.content_type,
+                body.bytes.len()
             ));
+            if let Some(token) = body.bearer {
+                request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+            }
         }
         request.push_str("\r\n");
         let mut request = request.into_bytes();
-        request.extend_from_slice(json_body.unwrap_or_default());
+        request.extend_from_slice(body.map(|body| body.bytes).unwrap_or_default());
         stream.write_all(&request).await?;
 
         self.buf.clear();

@@ -4,6 +4,7 @@
 mod chunked;
 mod cli;
 mod commit_times;
+mod dialect;
 mod fleet;
 mod histogram;
 mod http;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::http;
+use crate::http::{self, Body};
 use crate::servers::{Kind, Servers, SpawnPlan};
 
 pub struct ReplayStormOptions {
@@ -140,7 +140,7 @@ async fn storm(target: SocketAddr, options: &ReplayStormOptions) -> anyhow::Resu
         let body = format!(r#"{{"user_name":"storm{i}","email":"storm{i}@example.com"}}"#);
         let sent = Instant::now();
         let response = client
-            .request("POST", "/api/v1/users", Some(body.as_bytes()))
+            .request("POST", "/api/v1/users", Some(Body::json(body.as_bytes())))
             .await?;
         anyhow::ensure!(
             response.status == 201,
@@ -174,7 +174,7 @@ async fn fill(target: SocketAddr, events: usize) -> anyhow::Result<()> {
                 let mut client = http::Client::new(target);
                 for i in (w..events).step_by(writers) {
                     let body = format!(r#"{{"user_name":"fill{i}","email":"fill{i}@example.com","display_name":"{}"}}"#, "x".repeat(60));
-                    let response = client.request("POST", "/api/v1/users", Some(body.as_bytes())).await?;
+                    let response = client.request("POST", "/api/v1/users", Some(Body::json(body.as_bytes()))).await?;
                     anyhow::ensure!(response.status == 201, "filling answered {}", response.status);
                 }
                 Ok(())

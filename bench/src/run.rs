@@ -11,6 +11,7 @@ use anyhow::Context;
 use crate::cli::{RunOptions, Servers as ServerChoice};
 use crate::fleet::{Fleet, FleetPlan, ProcessReport};
 use crate::histogram::Summary;
+use crate::procfs;
 use crate::progress::Progress;
 use crate::report::{
     Deliveries, KeepAlives, Machine, Report, ServerResources, Settings, Subscribers, Writes,
@@ -18,7 +19,6 @@ use crate::report::{
 use crate::servers::{Servers, SpawnPlan};
 use crate::workers::Worker;
 use crate::writers::{self, WriteCounts, WritePlan};
-use crate::{http, procfs};
 
 /// Open files a process keeps for itself besides its subscribers.
 const SPARE_FILES: u64 = 100;
@@ -33,7 +33,12 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
                 binary: spawn.binary.clone(),
                 instances: spawn.instances,
                 admin_database_url: spawn.database_url.clone(),
-                env: spawn.env.clone(),
+                env: options
+                    .dialect
+                    .server_env()
+                    .into_iter()
+                    .chain(spawn.env.iter().cloned())
+                    .collect(),
             })
             .await?;
             let result = until_interrupted(measure(
@@ -137,7 +142,7 @@ async fn measure(
         }
         let rss_after_ramp = servers_rss();
 
-        let first_id = http::last_event_id(targets[0]).await?;
+        let first_id = options.dialect.id_before_run(targets[0]).await?;
         fleet.begin(first_id);
         for worker in &mut workers {
             worker.begin(first_id)?;
@@ -165,10 +170,12 @@ async fn measure(
                 writes: options.writes,
                 duration: options.duration,
                 tag: run_tag(),
+                dialect: options.dialect,
             };
             Some(writers::run(plan, write_counts.clone()).await?)
         };
-        let last_id = http::last_event_id(targets[0]).await?;
+        let sent = write_counts.sent.load(Ordering::Relaxed);
+        let last_id = options.dialect.last_id(targets[0], sent).await?;
 
         progress.phase("drain");
         for worker in &mut workers {
@@ -225,13 +232,14 @@ async fn measure(
         let sent = w.statuses.values().sum::<u64>() + w.errors;
         Writes {
             sent,
-            admitted: count(201),
+            admitted: count(options.dialect.taken()),
             rejected: count(429) + count(503),
             statuses: w.statuses.clone(),
             errors: w.errors,
             error_samples: w.error_samples.clone(),
             seconds: w.seconds,
-            admitted_per_second: count(201) as f64 / w.seconds.max(f64::EPSILON),
+            admitted_per_second: count(options.dialect.taken()) as f64
+                / w.seconds.max(f64::EPSILON),
             latency: Summary::of(&w.latency),
         }
     });
@@ -259,6 +267,7 @@ async fn measure(
             duration_secs: options.duration.map(|d| d.as_secs_f64()),
             hold_secs: options.hold.as_secs_f64(),
             drain_timeout_secs: options.drain_timeout.as_secs_f64(),
+            stream: options.dialect,
             server_env: Vec::new(),
         },
         subscribers: Subscribers {
@@ -338,6 +347,7 @@ fn fleet_plans(
                 source_ips: options.source_ips,
                 connect_rate: options.connect_rate / processes as f64,
                 connect_concurrency: options.connect_concurrency.div_ceil(processes),
+                dialect: options.dialect,
             };
             first_index += subscribers;
             Ok(plan)

@@ -1,17 +1,37 @@
-//! `herald-bench smoke`: a tiny run against a spawned Herald and a spawned
-//! baseline (and Herald on PostgreSQL when given a database), failing on any
-//! problem. CI runs it so the harness never rots; it measures nothing.
+//! `herald-bench smoke`: a tiny run against a spawned Herald (its own
+//! stream and its Mercure hub) and a spawned baseline (and Herald on
+//! PostgreSQL when given a database), failing on any problem. CI runs it so the harness never rots; it measures nothing.
 
 use std::time::Duration;
 
 use crate::cli::{RunOptions, Servers, SmokeOptions, Spawn};
+use crate::dialect::Dialect;
 use crate::run;
 use crate::servers::Kind;
 
 pub async fn smoke(options: &SmokeOptions) -> anyhow::Result<()> {
     let mut cases = vec![
-        (Kind::Herald, options.herald_bin.clone(), 1, None),
-        (Kind::Baseline, options.baseline_bin.clone(), 1, None),
+        (
+            Kind::Herald,
+            options.herald_bin.clone(),
+            1,
+            None,
+            Dialect::Herald,
+        ),
+        (
+            Kind::Herald,
+            options.herald_bin.clone(),
+            1,
+            None,
+            Dialect::Mercure,
+        ),
+        (
+            Kind::Baseline,
+            options.baseline_bin.clone(),
+            1,
+            None,
+            Dialect::Herald,
+        ),
     ];
     if let Some(url) = &options.database_url {
         cases.push((
@@ -19,10 +39,11 @@ pub async fn smoke(options: &SmokeOptions) -> anyhow::Result<()> {
             options.herald_bin.clone(),
             2,
             Some(url.clone()),
+            Dialect::Herald,
         ));
     }
     let mut failed = Vec::new();
-    for (kind, binary, instances, database_url) in cases {
+    for (kind, binary, instances, database_url, dialect) in cases {
         anyhow::ensure!(
             binary.is_file(),
             "{} not found: build the workspace (cargo build --workspace) or pass --{}-bin",
@@ -30,9 +51,10 @@ pub async fn smoke(options: &SmokeOptions) -> anyhow::Result<()> {
             kind.name()
         );
         let name = format!(
-            "{} × {} on {}",
+            "{} × {} ({} stream) on {}",
             instances,
             kind.name(),
+            dialect.name(),
             if database_url.is_some() {
                 "postgres"
             } else {
@@ -48,6 +70,7 @@ pub async fn smoke(options: &SmokeOptions) -> anyhow::Result<()> {
                 // Short enough that the hold below sees keep-alives.
                 env: vec![("SSE_KEEP_ALIVE_SECS".to_owned(), "1".to_owned())],
             }),
+            dialect,
             subscribers: 20,
             // Two processes, so the worker protocol is exercised too.
             processes: Some(2),

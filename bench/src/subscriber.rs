@@ -1,4 +1,4 @@
-//! One subscriber: opens `GET /api/sse/stream`, then checks every event it
+//! One subscriber: opens its stream (Herald's or the Mercure hub's), then checks every event it
 //! receives against the run's range of ids and times its arrival.
 
 use std::cell::RefCell;
@@ -32,6 +32,8 @@ thread_local! {
 pub struct Spec {
     /// The subscriber's index within its process.
     pub index: usize,
+    /// The stream's request target.
+    pub path: &'static str,
     pub target: SocketAddr,
     pub source: Ipv4Addr,
 }
@@ -55,7 +57,7 @@ pub async fn run(
     let started = Instant::now();
     let opened = tokio::select! {
         _ = cancel.cancelled() => Err(anyhow::anyhow!("stopped while connecting")),
-        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(spec.target, spec.source)) => {
+        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(spec.target, spec.source, spec.path)) => {
             opened.unwrap_or_else(|_| Err(anyhow::anyhow!("no response head within {CONNECT_TIMEOUT:?}")))
         }
     };
@@ -112,12 +114,16 @@ enum Body {
 }
 
 /// Opens the stream; returns it with the body bytes that came with the head.
-async fn open(target: SocketAddr, source: Ipv4Addr) -> anyhow::Result<(TcpStream, Body, Vec<u8>)> {
+async fn open(
+    target: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+) -> anyhow::Result<(TcpStream, Body, Vec<u8>)> {
     let mut stream = http::connect(target, Some(source))
         .await
         .with_context(|| format!("connect from {source} to {target}"))?;
     let request = format!(
-        "GET /api/sse/stream HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut buf = Vec::with_capacity(1024);

@@ -1,4 +1,4 @@
-//! Creates users from a pool of keep-alive connections, open loop: write k is
+//! Writes (user creates, or Mercure publishes) from a pool of keep-alive connections, open loop: write k is
 //! due at k / rate after the start, and its latency runs from then, so time
 //! spent queueing for a free writer is not hidden.
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
+use crate::dialect::Dialect;
 use crate::histogram;
 use crate::http::Client;
 use crate::subscriber::wall_micros;
@@ -25,8 +26,9 @@ pub struct WritePlan {
     pub rate: f64,
     pub writes: Option<u64>,
     pub duration: Option<Duration>,
-    /// Makes user names unique to this run.
+    /// Makes user names and Mercure ids unique to this run.
     pub tag: String,
+    pub dialect: Dialect,
 }
 
 /// Live counters for the progress line.
@@ -130,12 +132,11 @@ async fn write_loop(
             }
             Instant::now()
         };
-        let name = format!("b{}_{seq}", plan.tag);
-        let body = format!(r#"{{"user_name":"{name}","email":"{name}@example.com"}}"#);
+        let write = plan.dialect.write(seq, &plan.tag);
         counts.sent.fetch_add(1, Ordering::Relaxed);
         let result = tokio::time::timeout(
             WRITE_TIMEOUT,
-            client.request("POST", "/api/v1/users", Some(body.as_bytes())),
+            client.request("POST", write.path, Some(write.body())),
         )
         .await;
         let latency = due.elapsed();
@@ -143,7 +144,7 @@ async fn write_loop(
         match result {
             Ok(Ok(response)) => {
                 *outcome.statuses.entry(response.status).or_default() += 1;
-                if response.status == 201 {
+                if response.status == plan.dialect.taken() {
                     counts.admitted.fetch_add(1, Ordering::Relaxed);
                 }
                 outcome

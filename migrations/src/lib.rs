@@ -10,6 +10,7 @@ mod m20261202_000001_users_write_their_events;
 mod m20261202_000002_event_counter_per_statement;
 mod m20261206_000001_append_only_log;
 mod m20261206_000002_live_tables;
+mod m20261206_000003_mercure;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_event_counter_per_statement::Migration),
             Box::new(m20261206_000001_append_only_log::Migration),
             Box::new(m20261206_000002_live_tables::Migration),
+            Box::new(m20261206_000003_mercure::Migration),
         ]
     }
 }
@@ -73,6 +75,14 @@ mod tests {
         (
             "m20261206_000002_live_tables.sqlite.sql",
             "02b201e06a8d6b8cbfb7a83d5b660a240a5ab3b87e266aac769eb3deb3121867",
+        ),
+        (
+            "m20261206_000003_mercure.postgres.sql",
+            "f16cd6035ea8aa03b11443d5fdb1cd395d624cd6480b44e64dc406b91aca64ab",
+        ),
+        (
+            "m20261206_000003_mercure.sqlite.sql",
+            "2340436617b6b79b1e24d6222467875ad59ba0bcf8c82ab45d0d99b295f8f6a0",
         ),
     ];
 

@@ -2,6 +2,7 @@
 //! scopes and topics they grant, and the principal a request acts as.
 //! Without a secret Herald runs open: every request may do everything.
 
+pub mod mercure;
 mod principal;
 mod scope;
 mod tokens;

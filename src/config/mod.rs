@@ -47,6 +47,9 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// From [`JWT_SECRET`]; `None`: Herald runs open, on loopback only.
     pub jwt_secret: Option<SecretString>,
+    /// From the `MERCURE_*` settings; `None` (no
+    /// [`MERCURE_PUBLISHER_JWT_KEY`]): no Mercure hub.
+    pub mercure: Option<MercureSettings>,
     /// From [`MAX_STREAMS_PER_SUBJECT`].
     pub max_streams_per_subject: usize,
     /// From [`MAX_STREAMS`]; `None`: derived from the open-file limit at
@@ -123,6 +126,19 @@ fn redact_password(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// The Mercure hub's settings.
+#[derive(Debug, Clone)]
+pub struct MercureSettings {
+    /// From [`MERCURE_PUBLISHER_JWT_KEY`].
+    pub publisher_key: SecretString,
+    /// From [`MERCURE_SUBSCRIBER_JWT_KEY`]; `None`: the publisher key.
+    pub subscriber_key: Option<SecretString>,
+    /// From [`MERCURE_ANONYMOUS`].
+    pub anonymous: bool,
+    /// From [`MERCURE_SUBSCRIPTIONS`].
+    pub subscriptions: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert_path: PathBuf,
@@ -172,6 +188,7 @@ impl Settings {
             log_filter: parse_log_filter(RUST_LOG.read(lookup))?,
             log_format: LOG_FORMAT.parsed(lookup)?,
             jwt_secret: None,
+            mercure: parse_mercure(lookup)?,
             max_streams_per_subject: MAX_STREAMS_PER_SUBJECT.number(lookup)?,
             max_publish_per_minute: MAX_PUBLISH_PER_MINUTE.number(lookup)?,
             max_streams: MAX_STREAMS.optional_number(lookup)?,
@@ -214,6 +231,34 @@ impl Settings {
         self.jwt_secret = (!secret.is_empty()).then(|| SecretString::from(secret.to_owned()));
         Ok(self)
     }
+}
+
+/// A signing key: unset or blank is `None`; a key of only whitespace, or
+/// shorter than [`MIN_SECRET_BYTES`], is refused (and never echoed back).
+fn key(setting: &Setting, lookup: Lookup) -> Result<Option<SecretString>, ConfigError> {
+    let raw = lookup(setting.name).unwrap_or_default();
+    if !raw.is_empty() && raw.trim().is_empty() {
+        return Err(setting.invalid(raw));
+    }
+    let key = raw.trim();
+    if !key.is_empty() && key.len() < MIN_SECRET_BYTES {
+        return Err(setting.invalid(key.to_owned()));
+    }
+    Ok((!key.is_empty()).then(|| SecretString::from(key.to_owned())))
+}
+
+/// The hub's settings, all read (and checked) whether or not it is on.
+fn parse_mercure(lookup: Lookup) -> Result<Option<MercureSettings>, ConfigError> {
+    let publisher_key = key(&MERCURE_PUBLISHER_JWT_KEY, lookup)?;
+    let subscriber_key = key(&MERCURE_SUBSCRIBER_JWT_KEY, lookup)?;
+    let anonymous = MERCURE_ANONYMOUS.number::<u64>(lookup)? == 1;
+    let subscriptions = MERCURE_SUBSCRIPTIONS.number::<u64>(lookup)? == 1;
+    Ok(publisher_key.map(|publisher_key| MercureSettings {
+        publisher_key,
+        subscriber_key,
+        anonymous,
+        subscriptions,
+    }))
 }
 
 fn parse_tls(cert: String, key: String) -> Result<Option<TlsFiles>, ConfigError> {

@@ -113,6 +113,45 @@ pub const JWT_SECRET: Setting = Setting {
     accepts: Accepts::Secret,
 };
 
+/// The HS256 key Mercure publishers' tokens are signed with; setting it
+/// turns the Mercure hub on (`/.well-known/mercure`).
+pub const MERCURE_PUBLISHER_JWT_KEY: Setting = Setting {
+    name: "MERCURE_PUBLISHER_JWT_KEY",
+    default: "",
+    accepts: Accepts::Secret,
+};
+
+/// The HS256 key Mercure subscribers' tokens are signed with; empty: the
+/// publisher key.
+pub const MERCURE_SUBSCRIBER_JWT_KEY: Setting = Setting {
+    name: "MERCURE_SUBSCRIBER_JWT_KEY",
+    default: "",
+    accepts: Accepts::Secret,
+};
+
+/// Whether Mercure subscribers without a token receive public updates.
+pub const MERCURE_ANONYMOUS: Setting = Setting {
+    name: "MERCURE_ANONYMOUS",
+    default: "0",
+    accepts: Accepts::WholeNumber {
+        unit: "(a switch)",
+        range: 0..=1,
+        note: "1: subscribers without a token receive public updates",
+    },
+};
+
+/// Whether the Mercure hub keeps its subscriptions API and subscription
+/// events (presence).
+pub const MERCURE_SUBSCRIPTIONS: Setting = Setting {
+    name: "MERCURE_SUBSCRIPTIONS",
+    default: "0",
+    accepts: Accepts::WholeNumber {
+        unit: "(a switch)",
+        range: 0..=1,
+        note: "1: the subscriptions API and subscription events",
+    },
+};
+
 /// How long events stay replayable before they are pruned.
 pub const EVENT_RETENTION_HOURS: Setting = Setting {
     name: "EVENT_RETENTION_HOURS",
@@ -215,6 +254,10 @@ mod tests {
         &MAX_STREAMS,
         &MAX_PUBLISH_PER_MINUTE,
         &JWT_SECRET,
+        &MERCURE_PUBLISHER_JWT_KEY,
+        &MERCURE_SUBSCRIBER_JWT_KEY,
+        &MERCURE_ANONYMOUS,
+        &MERCURE_SUBSCRIPTIONS,
         &EVENT_RETENTION_HOURS,
         &CORS_ALLOWED_ORIGINS,
         &SHUTDOWN_GRACE_SECS,

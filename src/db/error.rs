@@ -23,6 +23,9 @@ pub enum Error {
     RowBusy,
     #[error("cursor must be a next_cursor value from an earlier page")]
     InvalidCursor,
+    /// A Mercure update's id that another update holds.
+    #[error("the id {0} is another update's")]
+    MercureIdTaken(String),
     #[error("{0} is watched without --scope: its rows have no scope to ask for")]
     NotScoped(String),
     /// A topic that carries a live table's data changes only.

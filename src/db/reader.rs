@@ -8,7 +8,9 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use super::Error;
 use super::event_log::{self, LoggedEvent};
 use super::live_tables::snapshot::{self, Found, Page, PageRequest, Row};
-use super::users;
+use super::mercure_presence::{self, Listing, Subscription};
+use super::{mercure, users};
+use crate::domain::mercure::Update;
 use crate::domain::{TopicFilter, User, UserId};
 
 #[derive(Clone)]
@@ -83,6 +85,26 @@ impl Reader {
                 key: key.to_owned(),
             }),
         }
+    }
+
+    /// Where the Mercure update `id` stands in the log, while it is
+    /// retained.
+    pub async fn mercure_position(&self, id: &str) -> Result<Option<i64>, Error> {
+        mercure::position(&self.0, id).await
+    }
+
+    /// The newest retained Mercure updates, newest first, at most `limit`.
+    pub async fn newest_mercure_updates(&self, limit: u64) -> Result<Vec<Update>, Error> {
+        mercure::newest(&self.0, limit).await
+    }
+
+    /// The Mercure subscriptions `listing` names, and the newest Mercure
+    /// update's id, read in one snapshot.
+    pub async fn mercure_subscriptions(
+        &self,
+        listing: &Listing,
+    ) -> Result<(Vec<Subscription>, String), Error> {
+        mercure_presence::list(&self.0, listing).await
     }
 
     pub fn pool_usage(&self) -> PoolUsage {

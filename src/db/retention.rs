@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use tokio_util::sync::CancellationToken;
 
 use super::writer::{Change, Writer};
-use super::{event_log, idempotency};
+use super::{event_log, idempotency, mercure};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -78,6 +78,14 @@ pub async fn prune_once(writer: &Writer, db: &DatabaseConnection, retention: Dur
     }
     if pruned > 0 {
         tracing::info!(pruned, "pruned events past retention");
+        let forgotten = writer
+            .maintain(|txn, _| {
+                Box::pin(async move { Ok(Change::Nothing(mercure::forget_pruned(txn).await?)) })
+            })
+            .await;
+        if let Err(error) = forgotten {
+            tracing::warn!(%error, "could not forget the ids of pruned Mercure updates");
+        }
         checkpoint(db).await;
     }
     let Ok(keep_keys) = chrono::Duration::from_std(idempotency::KEEP_FOR) else {

@@ -6,6 +6,7 @@ mod email;
 mod event;
 mod event_name;
 mod field_errors;
+pub mod mercure;
 mod notification;
 mod precondition;
 mod time;

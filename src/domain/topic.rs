@@ -43,6 +43,13 @@ impl Topic {
         Self(format!("{USERS_PREFIX}{id}"))
     }
 
+    /// Where the log keeps Mercure updates: the hub's path, which no
+    /// client-named topic can be (they never start with `/`), so that
+    /// Herald's streams and the hub's keep apart.
+    pub fn mercure_hub() -> Self {
+        Self(super::mercure::HUB_PATH.to_owned())
+    }
+
     /// Whether only data changes may be published on a topic named `raw`,
     /// valid or not: a client must be able to trust anything under `users`.
     pub fn is_reserved(raw: &str) -> bool {

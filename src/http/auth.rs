@@ -171,7 +171,7 @@ fn is_safe(method: &Method) -> bool {
 /// A cookie goes with every request the browser makes to Herald, whichever
 /// page asks: a write on the strength of the cookie alone must come from
 /// Herald's own page or from a listed origin.
-fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), ApiError> {
+pub fn check_origin(req: &HttpRequest, allowed: &CorsOrigins) -> Result<(), ApiError> {
     let origin = req
         .headers()
         .get(header::ORIGIN)

@@ -25,8 +25,8 @@ use crate::domain::{FieldErrors, MAX_DATA_BYTES};
 pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
-    #[error("the request body must be sent as Content-Type: application/json")]
-    UnsupportedMediaType,
+    #[error("the request body must be sent as Content-Type: {expected}")]
+    UnsupportedMediaType { expected: &'static str },
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request line is longer than the limit of {limit} bytes")]
@@ -125,7 +125,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "malformed_json",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UriTooLong { .. } => "uri_too_long",
             Self::HeadersTooLarge { .. } => "headers_too_large",
@@ -145,6 +145,7 @@ impl ApiError {
                 db::Error::InvalidCursor => "invalid_cursor",
                 db::Error::NotScoped(_) => "invalid_scope",
                 db::Error::RowBusy => "row_busy",
+                db::Error::MercureIdTaken(_) => "id_taken",
                 db::Error::LiveTableTopic { .. } => "reserved_topic",
                 db::Error::Duplicate { .. } => "duplicate",
                 db::Error::VersionMismatch { .. } => "precondition_failed",
@@ -181,7 +182,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MalformedJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -199,9 +200,9 @@ impl ResponseError for ApiError {
                 | db::Error::TableNotWatched(_) => StatusCode::NOT_FOUND,
                 db::Error::InvalidCursor | db::Error::NotScoped(_) => StatusCode::BAD_REQUEST,
                 db::Error::LiveTableTopic { .. } => StatusCode::FORBIDDEN,
-                db::Error::Duplicate { .. } | db::Error::IdempotencyKeyInProgress => {
-                    StatusCode::CONFLICT
-                }
+                db::Error::Duplicate { .. }
+                | db::Error::IdempotencyKeyInProgress
+                | db::Error::MercureIdTaken(_) => StatusCode::CONFLICT,
                 db::Error::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
                 db::Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 db::Error::Overloaded

@@ -17,7 +17,9 @@ use super::error::{
     PreconditionFailed, ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity,
     UnsupportedMediaType, UriTooLong,
 };
-use super::{client_module, live_page, notifications, operations, session, stream, tables, users};
+use super::{
+    client_module, live_page, mercure, notifications, operations, session, stream, tables, users,
+};
 use crate::domain::{
     DisplayName, Email, EventName, MAX_DATA_BYTES, NewNotification, NewUser, Topic, UserName,
     UserPatch,
@@ -43,6 +45,11 @@ use crate::domain::{
         notifications::publish,
         tables::list,
         tables::get,
+        mercure::publish,
+        mercure::subscribe,
+        mercure::all_subscriptions,
+        mercure::topic_subscriptions,
+        mercure::subscription,
         session::sign_in,
         session::sign_out,
         stream::stream,
@@ -78,6 +85,7 @@ use crate::domain::{
         (name = "users", description = "Users, whose every change is an event"),
         (name = "tables", description = "Snapshots of live tables (`herald watch`)"),
         (name = "notifications", description = "Messages servers push through the event log"),
+        (name = "mercure", description = "A Mercure hub on the event log (when `MERCURE_PUBLISHER_JWT_KEY` is set)"),
         (name = "session", description = "The cookie a browser's `EventSource` signs in with"),
         (name = "stream", description = "The event stream (Server-Sent Events)"),
         (name = "operations", description = "What operators and tools poll"),

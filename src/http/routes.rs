@@ -3,7 +3,8 @@ use actix_web::web;
 use super::error::ApiError;
 use super::methods::{delete, get, patch, post, put, unrouted};
 use super::{
-    client_module, live_page, notifications, openapi, operations, session, stream, tables, users,
+    client_module, live_page, mercure, notifications, openapi, operations, session, stream, tables,
+    users,
 };
 
 /// A `web::resource` needs `.default_service(web::to(unrouted))`: its own
@@ -54,6 +55,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(["/api/sse/stream", "/events"])
             .route(get().to(stream::stream))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        web::resource("/.well-known/mercure/subscriptions")
+            .route(get().to(mercure::all_subscriptions))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        web::resource("/.well-known/mercure/subscriptions/{topic}")
+            .route(get().to(mercure::topic_subscriptions))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        web::resource("/.well-known/mercure/subscriptions/{topic}/{subscriber}")
+            .route(get().to(mercure::subscription))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        web::resource("/.well-known/mercure")
+            .route(get().to(mercure::subscribe))
+            .route(post().to(mercure::publish))
             .default_service(web::to(unrouted)),
     )
     .route("/healthz", get().to(operations::healthz))

@@ -10,7 +10,9 @@ use super::error::ApiError;
 use super::error::{BadRequest, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized};
 use super::limits::MAX_TOPICS;
 use crate::domain::{TopicFilter, TopicPattern};
-use crate::sse::{Opening, Position, Refusal, SseNotifier, Start, StreamAdmission, Subscription};
+use crate::sse::{
+    Opening, Position, Refusal, SseNotifier, Start, StreamAdmission, StreamFilter, Subscription,
+};
 
 const LAST_EVENT_ID: &str = "Last-Event-ID";
 
@@ -90,7 +92,7 @@ pub async fn stream(
         None => resume_from_query.map_or(Start::Live, Start::After),
     };
     let opening = Opening {
-        filter,
+        filter: StreamFilter::Herald(filter),
         start,
         retry: settings.retry,
         admitted,
@@ -113,7 +115,7 @@ pub async fn stream(
 
 /// A stream that cannot be admitted: the client may retry later, or close
 /// one of its other streams.
-fn refused(refusal: Refusal) -> ApiError {
+pub(super) fn refused(refusal: Refusal) -> ApiError {
     let message = match refusal {
         Refusal::Subject { limit } => {
             format!("this token already holds {limit} open streams; close one or retry later")

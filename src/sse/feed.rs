@@ -23,34 +23,14 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::event_frame::EventFrame;
 use super::frame;
 use super::position::Tag;
 use super::reset::ResetReason;
+use super::stream_filter::StreamFilter;
 use super::worker_wakers::{LocalWakers, WorkerSignal};
 use crate::db::event_log::LoggedEvent;
-use crate::domain::TopicFilter;
 use crate::lock::lock;
-
-/// One committed event, encoded once; every subscriber shares these bytes.
-#[derive(Debug)]
-pub struct EventFrame {
-    pub id: i64,
-    pub tag: Tag,
-    pub topic: String,
-    pub bytes: Bytes,
-}
-
-impl EventFrame {
-    pub fn encode(event: &LoggedEvent) -> Self {
-        let tag = Tag::of(&event.payload);
-        Self {
-            id: event.id,
-            tag,
-            topic: event.topic.clone(),
-            bytes: frame::message(event.id, tag, event.sse_event.as_deref(), &event.payload),
-        }
-    }
-}
 
 pub struct Feed {
     state: Mutex<State>,
@@ -294,7 +274,7 @@ impl Feed {
     pub fn poll_read(
         &self,
         cursor: &mut FeedCursor,
-        filter: &TopicFilter,
+        filter: &StreamFilter,
         local: Option<&LocalWakers>,
         cx: &mut Context<'_>,
     ) -> Poll<FeedRead> {
@@ -324,14 +304,14 @@ impl Feed {
                 })
                 .count();
             let through_id = cursor.id + through as i64;
-            if filter.is_all() {
+            if filter.takes_every_herald_event() {
                 frames.push(state.joined(cursor.id, through_id, first));
             } else {
                 frames.extend(
                     state
                         .frames
                         .range(first..first + through)
-                        .filter(|f| filter.matches(&f.topic))
+                        .filter(|f| filter.accepts(f))
                         .map(|f| f.bytes.clone()),
                 );
             }
@@ -417,8 +397,8 @@ impl State {
         std::mem::take(&mut self.waiters)
     }
 
-    /// The frames in `(after, through]`, the first at index `first`, as one
-    /// buffer shared by every stream that reads the same range.
+    /// The Herald frames in `(after, through]`, the first at index `first`,
+    /// as one buffer shared by every stream that reads the same range.
     fn joined(&mut self, after: i64, through: i64, first: usize) -> Bytes {
         if let Some(joined) = &self.joined
             && joined.after == after
@@ -430,6 +410,7 @@ impl State {
         let frames: Vec<Bytes> = self
             .frames
             .range(first..first + count)
+            .filter(|f| f.mercure.is_none())
             .map(|f| f.bytes.clone())
             .collect();
         let bytes = frame::join(&frames);
@@ -447,7 +428,11 @@ mod tests {
     use std::task::Waker;
 
     use super::*;
-    use crate::domain::TopicPattern;
+    use crate::domain::{TopicFilter, TopicPattern};
+
+    fn all() -> StreamFilter {
+        StreamFilter::Herald(TopicFilter::all())
+    }
 
     /// The frame of `event(id, …)`, as text.
     fn frame_of(id: i64) -> String {
@@ -466,6 +451,8 @@ mod tests {
     }
 
     fn read(feed: &Feed, cursor: &mut FeedCursor, filter: &TopicFilter) -> Option<Bytes> {
+        let filter = StreamFilter::Herald(filter.clone());
+        let filter = &filter;
         let mut cx = Context::from_waker(Waker::noop());
         match feed.poll_read(cursor, filter, None, &mut cx) {
             Poll::Ready(FeedRead::Send(bytes)) => Some(bytes),
@@ -529,7 +516,7 @@ mod tests {
         assert_eq!(feed.started_over_since(&cursor), Some(ResetReason::Rewound));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(
-            feed.poll_read(&mut cursor, &TopicFilter::all(), None, &mut cx),
+            feed.poll_read(&mut cursor, &all(), None, &mut cx),
             Poll::Ready(FeedRead::StartedOver(ResetReason::Rewound))
         ));
         let mut fresh = feed.cursor();
@@ -549,7 +536,7 @@ mod tests {
         }
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(
-            feed.poll_read(&mut cursor, &TopicFilter::all(), None, &mut cx),
+            feed.poll_read(&mut cursor, &all(), None, &mut cx),
             Poll::Ready(FeedRead::Behind)
         ));
         let mut caught_up = feed.cursor_at(1);
@@ -566,9 +553,7 @@ mod tests {
         });
         let mut cursor = feed.cursor();
         let next = async |cursor: &mut FeedCursor| {
-            let read = futures_util::future::poll_fn(|cx| {
-                feed.poll_read(cursor, &TopicFilter::all(), None, cx)
-            });
+            let read = futures_util::future::poll_fn(|cx| feed.poll_read(cursor, &all(), None, cx));
             match tokio::time::timeout(Duration::from_secs(10), read).await {
                 Ok(FeedRead::Send(bytes)) => bytes,
                 _ => panic!("no release"),
@@ -615,7 +600,7 @@ mod tests {
                 let local = feed.local_wakers();
                 let waker = Waker::from(tally.clone());
                 let mut cx = Context::from_waker(&waker);
-                let all = TopicFilter::all();
+                let all = all();
                 let mut cursors = Vec::new();
                 for _ in 0..streams {
                     let mut cursor = feed.cursor();

@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::data_line;
 use super::position::Tag;
+use crate::domain::mercure::Update;
 
 pub const KEEP_ALIVE: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
@@ -33,6 +34,40 @@ pub fn named(event: &str, data: &str) -> Bytes {
     let mut frame = BytesMut::with_capacity(data.len() + 32);
     put_event_name(&mut frame, event);
     put_data(&mut frame, data);
+    frame.freeze()
+}
+
+/// A Mercure update as the hub sends it: its id as published, `event:` its
+/// type, `retry:` when given, and one `data:` line for each line of its data
+/// (split at CR, LF and CRLF alike, as every SSE reader splits them).
+pub fn mercure(update: &Update) -> Bytes {
+    let mut frame = BytesMut::with_capacity(update.data.len() + update.id.len() + 32);
+    frame.put_slice(b"id: ");
+    frame.put_slice(update.id.as_bytes());
+    frame.put_u8(b'\n');
+    if let Some(kind) = &update.kind {
+        put_event_name(&mut frame, kind);
+    }
+    if let Some(retry) = update.retry.filter(|r| *r > 0) {
+        frame.put_slice(format!("retry: {retry}\n").as_bytes());
+    }
+    let mut rest = update.data.as_str();
+    loop {
+        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        frame.put_slice(b"data: ");
+        frame.put_slice(&rest.as_bytes()[..end]);
+        frame.put_u8(b'\n');
+        if end == rest.len() {
+            break;
+        }
+        let skip = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
+        rest = &rest[end + skip..];
+    }
+    frame.put_u8(b'\n');
     frame.freeze()
 }
 
@@ -103,6 +138,30 @@ mod tests {
         assert_eq!(
             join(&[KEEP_ALIVE, Bytes::from_static(b"a")]),
             Bytes::from_static(b": keep-alive\n\na")
+        );
+    }
+
+    #[test]
+    fn mercure_updates_are_framed_as_the_hub_frames_them() {
+        let update = |data: &str, kind: Option<&str>, retry: Option<u64>| Update {
+            id: "urn:uuid:1".to_owned(),
+            topics: vec!["t".to_owned()],
+            data: data.to_owned(),
+            private: false,
+            kind: kind.map(str::to_owned),
+            retry,
+        };
+        assert_eq!(
+            mercure(&update("a\r\nb\rc\n\nd", None, None)),
+            Bytes::from_static(b"id: urn:uuid:1\ndata: a\ndata: b\ndata: c\ndata: \ndata: d\n\n")
+        );
+        assert_eq!(
+            mercure(&update("", Some("book"), Some(5000))),
+            Bytes::from_static(b"id: urn:uuid:1\nevent: book\nretry: 5000\ndata: \n\n")
+        );
+        assert_eq!(
+            mercure(&update("x", None, Some(0))),
+            Bytes::from_static(b"id: urn:uuid:1\ndata: x\n\n")
         );
     }
 

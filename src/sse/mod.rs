@@ -5,6 +5,7 @@
 
 mod admission;
 mod data_line;
+mod event_frame;
 mod feed;
 pub mod frame;
 mod log_reader;
@@ -12,14 +13,16 @@ mod notifier;
 mod position;
 mod relay;
 mod reset;
+mod stream_filter;
 mod subscription;
 mod worker_wakers;
 
 pub use admission::{Admitted, Refusal, StreamAdmission};
-pub use feed::EventFrame;
+pub use event_frame::EventFrame;
 pub use notifier::{FeedSettings, SseNotifier};
 pub use position::{Position, Tag};
 pub use relay::run_relay;
 pub use reset::ResetReason;
+pub use stream_filter::{MercureFilter, StreamFilter};
 pub use subscription::{Opening, Start, Subscription};
 pub use worker_wakers::LocalWakers;

@@ -18,10 +18,10 @@ use super::feed::{FeedCursor, FeedRead};
 use super::log_reader::Block;
 use super::position::{Position, Tag};
 use super::reset::ResetReason;
+use super::stream_filter::StreamFilter;
 use super::worker_wakers::LocalWakers;
 use super::{SseNotifier, frame};
 use crate::db;
-use crate::domain::TopicFilter;
 
 /// How soon a stream behind the live feed tries the event log again after
 /// the database failed to answer.
@@ -45,7 +45,7 @@ pub enum Start {
 /// What a stream is opened with.
 pub struct Opening {
     /// The events it receives.
-    pub filter: TopicFilter,
+    pub filter: StreamFilter,
     pub start: Start,
     /// Sent first, as `retry:`.
     pub retry: Duration,
@@ -61,6 +61,11 @@ pub struct Opening {
 
 /// One open stream.
 ///
+/// A Mercure stream differs in what it says, not in what it sends: where a
+/// Herald stream says `reset` it ends (the client reconnects with its last
+/// id, and the hub's `Last-Event-ID` answer tells it whether that id is
+/// still known), and when its token expires it ends without a word.
+///
 /// ### Invariants
 /// - It sends every event after its cursor that its filter matches, in id
 ///   order, each once, or says `reset` and goes on from the newest event:
@@ -72,7 +77,7 @@ pub struct Opening {
 ///   log's event of that id, it says `reset`.
 pub struct Subscription {
     notifier: Arc<SseNotifier>,
-    filter: TopicFilter,
+    filter: StreamFilter,
     /// Also the newest event id this stream has passed, sent or filtered
     /// out.
     cursor: FeedCursor,
@@ -160,7 +165,9 @@ impl Subscription {
                     delivered
                 };
                 if position.id > newest {
-                    prelude.push(reset(&notifier, ResetReason::Unknown, newest));
+                    if !filter.is_mercure() {
+                        prelude.push(reset(&notifier, ResetReason::Unknown, newest));
+                    }
                     (feed.cursor_at(newest), Phase::Live)
                 } else {
                     let then = if position.id == delivered {
@@ -176,7 +183,9 @@ impl Subscription {
                 }
             }
             Start::Unreadable => {
-                prelude.push(reset(&notifier, ResetReason::Invalid, delivered));
+                if !filter.is_mercure() {
+                    prelude.push(reset(&notifier, ResetReason::Invalid, delivered));
+                }
                 (feed.cursor_at(delivered), Phase::Live)
             }
         };
@@ -210,10 +219,14 @@ impl Subscription {
         }
         self.expiry = None;
         self.expired = true;
-        Poll::Ready(frame::named(
-            "auth_expired",
-            r#"{"reason":"the token has expired: sign in again"}"#,
-        ))
+        Poll::Ready(if self.filter.is_mercure() {
+            Bytes::new()
+        } else {
+            frame::named(
+                "auth_expired",
+                r#"{"reason":"the token has expired: sign in again"}"#,
+            )
+        })
     }
 
     /// The next events of a block, after the cursor and for this stream,
@@ -236,7 +249,7 @@ impl Subscription {
             self.from_the_start = false;
             *index += 1;
             self.cursor.id = event.id;
-            if self.filter.matches(&event.topic) {
+            if self.filter.accepts(event) {
                 size += event.bytes.len();
                 frames.push(event.bytes.clone());
             }
@@ -353,6 +366,7 @@ impl Subscription {
                         Poll::Pending => return Poll::Pending,
                     }
                 }
+                Phase::Resetting(_) if self.filter.is_mercure() => return Poll::Ready(None),
                 Phase::Resetting(reason) => {
                     let reason = *reason;
                     self.cursor = feed.cursor();

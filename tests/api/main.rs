@@ -23,6 +23,7 @@ mod layers;
 mod lifecycle;
 mod line_separators;
 mod live_tables;
+mod mercure;
 mod metrics;
 mod names;
 mod notifications;

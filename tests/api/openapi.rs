@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestResult, json_body, spawn_app};
+use crate::helpers::{Backend, TestResult, json_body, spawn_app, spawn_app_with};
 
 const METHODS: [Method; 5] = [
     Method::GET,
@@ -48,7 +48,19 @@ fn routed() -> Result<BTreeSet<String>, std::io::Error> {
 // The document does not depend on the database: one backend is enough.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_is_openapi_3_1_and_covers_every_route() -> TestResult {
-    let app = spawn_app(&Backend::Sqlite).await;
+    // With the Mercure hub and its subscriptions API on, every documented
+    // route is served.
+    let app = spawn_app_with(
+        &Backend::Sqlite,
+        &[
+            (
+                "MERCURE_PUBLISHER_JWT_KEY",
+                "a-mercure-hub-key-of-at-least-32-bytes",
+            ),
+            ("MERCURE_SUBSCRIPTIONS", "1"),
+        ],
+    )
+    .await;
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");

@@ -9,7 +9,7 @@ use super::identifier::Identifier;
 use super::shape::{Column, Shape};
 
 /// Herald's own tables, which `herald watch` leaves alone (besides every
-/// name starting with `herald_` or `sqlite_`). `users` streams already,
+/// name starting with `herald_`, `mercure_` or `sqlite_`). `users` streams already,
 /// with its own envelope and rules.
 pub const HERALD_TABLES: [&str; 7] = [
     "users",
@@ -23,7 +23,10 @@ pub const HERALD_TABLES: [&str; 7] = [
 
 /// Whether `table` is one of Herald's own.
 pub fn is_herald_table(table: &str) -> bool {
-    HERALD_TABLES.contains(&table) || table.starts_with("herald_") || table.starts_with("sqlite_")
+    HERALD_TABLES.contains(&table)
+        || ["herald_", "mercure_", "sqlite_"]
+            .iter()
+            .any(|prefix| table.starts_with(prefix))
 }
 
 /// The types of primary key a live table can have; its value becomes a

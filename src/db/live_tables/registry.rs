@@ -2,22 +2,12 @@
 //! `herald watch` in the transaction that makes their triggers, and read by
 //! every instance.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use super::description::{KeyKind, LiveTable};
 use super::identifier::Identifier;
 use super::shape::Column;
-
-fn statement(conn: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    let backend = conn.get_database_backend();
-    // Written with `$n`; SQLite numbers its `?n` the same way.
-    let sql = if backend == DbBackend::Sqlite {
-        sql.replace('$', "?")
-    } else {
-        sql.to_owned()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
+use crate::db::statement::statement;
 
 const COLUMNS: &str =
     "table_name, key_column, key_type, scope_column, hidden_columns, columns, schema_version";

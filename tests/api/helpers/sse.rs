@@ -1,6 +1,7 @@
 //! An event stream as a client reads it.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -81,17 +82,24 @@ impl SseClient {
     /// The next frame that carries data, skipping keep-alives and `retry:`;
     /// failing the test if none comes promptly, however many keep-alives do.
     pub async fn expect_event(&mut self) -> Frame {
+        self.expect_event_within(PROMPTLY).await
+    }
+
+    /// Like [`SseClient::expect_event`], for an event due only after
+    /// `within`.
+    pub async fn expect_event_within(&mut self, within: Duration) -> Frame {
         let event = async {
             loop {
-                let frame = self.expect_frame().await;
-                if frame.data.is_some() {
-                    return frame;
+                match self.next_frame().await {
+                    Some(frame) if frame.data.is_some() => return frame,
+                    Some(_) => {}
+                    None => panic!("the stream ended"),
                 }
             }
         };
-        tokio::time::timeout(PROMPTLY, event)
+        tokio::time::timeout(within, event)
             .await
-            .unwrap_or_else(|_| panic!("no event within {PROMPTLY:?}"))
+            .unwrap_or_else(|_| panic!("no event within {within:?}"))
     }
 
     /// The ids of the next `n` data events.
