@@ -78,15 +78,22 @@ impl Dialect {
         }
     }
 
-    /// The request line's target of a subscriber's stream: every event.
+    /// The request line's target of a subscriber's stream: every event of
+    /// the run. A Mercure subscriber names them as Mercure apps do, by a URI
+    /// template (`https://bench.example/items/{id}`), which the hub matches
+    /// against every update's topic.
     pub fn stream_path(self) -> &'static str {
         match self {
             Self::Herald => "/api/sse/stream",
-            Self::Mercure => "/.well-known/mercure?topic=*",
+            Self::Mercure => {
+                "/.well-known/mercure?topic=https%3A%2F%2Fbench.example%2Fitems%2F%7Bid%7D"
+            }
         }
     }
 
-    /// What a spawned server needs besides the run's own settings.
+    /// What a spawned server needs besides the run's own settings: for
+    /// Mercure, the key, anonymous subscribers, and no publishing rate
+    /// (every update of the run is published with one token).
     pub fn server_env(self) -> Vec<(String, String)> {
         match self {
             Self::Herald => Vec::new(),
@@ -96,6 +103,7 @@ impl Dialect {
                     MERCURE_KEY.to_owned(),
                 ),
                 ("MERCURE_ANONYMOUS".to_owned(), "1".to_owned()),
+                ("MAX_PUBLISH_PER_MINUTE".to_owned(), "1000000".to_owned()),
             ],
         }
     }

@@ -1,6 +1,7 @@
 //! The subscribers one process holds: connected at a steady rate, watched
 //! while the run goes on, then closed and summed up.
 
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -247,6 +248,9 @@ impl Fleet {
                         report.note_failure(message);
                     }
                     let (within, beyond) = tally.distinct(expected);
+                    if within == expected && beyond == 0 {
+                        report.orders.insert(tally.order);
+                    }
                     report.expected += expected;
                     report.received += tally.received;
                     report.lost += expected - within;
@@ -318,6 +322,8 @@ pub struct ProcessReport {
     pub lost: u64,
     pub duplicated: u64,
     pub out_of_order: u64,
+    /// The order digests of the subscribers that received every event.
+    pub orders: BTreeSet<u64>,
     pub beyond_last: u64,
     pub resets: u64,
     pub unexpected: u64,
@@ -348,6 +354,7 @@ impl ProcessReport {
         self.lost += other.lost;
         self.duplicated += other.duplicated;
         self.out_of_order += other.out_of_order;
+        self.orders.extend(&other.orders);
         self.beyond_last += other.beyond_last;
         self.resets += other.resets;
         self.unexpected += other.unexpected;

@@ -95,7 +95,14 @@ pub struct Deliveries {
     pub received: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Events that came before one with a lower id. Herald's ids are its
+    /// commit order; the bench's Mercure ids are the order writes were
+    /// sent, which concurrent writers commit in another order, so there
+    /// this counts nothing.
     pub out_of_order: u64,
+    /// How many orders the subscribers that received every event saw them
+    /// in: 1 when every subscriber saw the one order of the log.
+    pub orders: usize,
     pub beyond_last: u64,
     pub resets: u64,
     pub unexpected: u64,
@@ -141,6 +148,10 @@ impl Report {
         check(d.lost, "deliveries lost");
         check(d.duplicated, "deliveries duplicated");
         check(d.out_of_order, "deliveries out of order");
+        check(
+            d.orders.saturating_sub(1) as u64,
+            "more orders than one among the subscribers",
+        );
         check(d.beyond_last, "deliveries of ids after the last write");
         check(d.resets, "reset events");
         check(d.unexpected, "unexpected frames");
@@ -256,7 +267,10 @@ impl Report {
         );
         row(
             "  lost / dup / order",
-            format!("{} / {} / {}", d.lost, d.duplicated, d.out_of_order),
+            format!(
+                "{} / {} / {} ({} order(s) among complete subscribers)",
+                d.lost, d.duplicated, d.out_of_order, d.orders
+            ),
         );
         row(
             &format!("{} → receipt", self.settings.stream.latency_from()),

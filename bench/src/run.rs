@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cli::{RunOptions, Servers as ServerChoice};
+use crate::dialect::Dialect;
 use crate::fleet::{Fleet, FleetPlan, ProcessReport};
 use crate::histogram::Summary;
 use crate::procfs;
@@ -288,7 +289,11 @@ async fn measure(
             received: all.received,
             lost: all.lost,
             duplicated: all.duplicated,
-            out_of_order: all.out_of_order,
+            out_of_order: match options.dialect {
+                Dialect::Herald => all.out_of_order,
+                Dialect::Mercure => 0,
+            },
+            orders: all.orders.len(),
             beyond_last: all.beyond_last,
             resets: all.resets,
             unexpected: all.unexpected,

@@ -20,6 +20,9 @@ pub struct Tally {
     pub keep_alives: u64,
     pub keep_alives_in_hold: u64,
     pub last_receipt_micros: Option<i64>,
+    /// A digest of the order of first arrivals: subscribers that received
+    /// the same events in the same order have the same one.
+    pub order: u64,
 }
 
 impl Tally {
@@ -40,6 +43,8 @@ impl Tally {
             return false;
         }
         self.seen[word] |= 1 << bit;
+        // FNV-1a over the positions, in arrival order.
+        self.order = (self.order ^ position).wrapping_mul(0x0000_0100_0000_01b3);
         match self.highest {
             Some((highest, _)) if position < highest => self.out_of_order += 1,
             _ => self.highest = Some((position, id)),

@@ -30,7 +30,7 @@ use crate::db::mercure_presence::{
 };
 use crate::db::writer::Writer;
 use crate::db::{self, Reader};
-use crate::domain::mercure::{HUB_PATH, MAX_TOPICS, Selector, Update, UpdateProblem};
+use crate::domain::mercure::{HUB_PATH, MAX_TOPICS, Selector, SharedUpdate, Update, UpdateProblem};
 use crate::sse::{
     MercureFilter, Opening, Position, SseNotifier, Start, StreamAdmission, StreamFilter,
     Subscription,
@@ -574,6 +574,7 @@ async fn newest_for(reader: &Reader, filter: &MercureFilter) -> Result<String, d
         .newest_mercure_updates(LOOK_BACK)
         .await?
         .into_iter()
-        .find(|update| filter.accepts(update))
-        .map_or_else(|| "earliest".to_owned(), |update| update.id))
+        .map(SharedUpdate::new)
+        .find(|shared| filter.accepts(shared))
+        .map_or_else(|| "earliest".to_owned(), |shared| shared.update.id))
 }

@@ -9,7 +9,7 @@ use super::frame;
 use super::position::Tag;
 use crate::db::event_log::LoggedEvent;
 use crate::db::mercure;
-use crate::domain::mercure::{HUB_PATH, Update};
+use crate::domain::mercure::{HUB_PATH, SharedUpdate};
 
 /// One committed event, encoded once; every subscriber shares these bytes.
 /// A Mercure update is encoded as the hub sends it, for Mercure streams only.
@@ -20,7 +20,7 @@ pub struct EventFrame {
     pub topic: String,
     pub bytes: Bytes,
     /// The update, if this event is a Mercure update.
-    pub mercure: Option<Arc<Update>>,
+    pub mercure: Option<Arc<SharedUpdate>>,
 }
 
 impl EventFrame {
@@ -38,7 +38,7 @@ impl EventFrame {
             tag,
             topic: event.topic.clone(),
             bytes,
-            mercure: mercure.map(Arc::new),
+            mercure: mercure.map(|update| Arc::new(SharedUpdate::new(update))),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::auth::mercure::MercureGrant;
 use crate::domain::TopicFilter;
-use crate::domain::mercure::{Selector, Update};
+use crate::domain::mercure::{Selector, SharedUpdate};
 
 use super::event_frame::EventFrame;
 
@@ -22,20 +22,17 @@ pub struct MercureFilter {
 }
 
 impl MercureFilter {
-    /// Whether `update` is for this subscriber: one of its selectors matches
-    /// one of the update's topics, and a private update's topics are ones
-    /// its token may receive.
-    pub fn accepts(&self, update: &Update) -> bool {
-        let selected = update
-            .topics
-            .iter()
-            .any(|topic| self.selectors.iter().any(|s| s.matches(topic)));
-        selected
-            && (!update.private
+    /// Whether `shared` is for this subscriber: one of its selectors
+    /// matches one of the update's topics, and so does one of its token's
+    /// `mercure.subscribe` selectors if the update is private.
+    pub fn accepts(&self, shared: &SharedUpdate) -> bool {
+        let selected = |selectors: &[Selector]| selectors.iter().any(|s| shared.selected_by(s));
+        selected(&self.selectors)
+            && (!shared.update.private
                 || self
                     .grant
                     .as_ref()
-                    .is_some_and(|grant| grant.may_receive(&update.topics)))
+                    .is_some_and(|grant| selected(&grant.subscribe)))
     }
 }
 

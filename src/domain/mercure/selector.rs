@@ -10,7 +10,12 @@
 //! 4. one that parses as a template matches the topics its regular
 //!    expression matches whole; one that does not parse, nothing else.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use regex::Regex;
+
+use crate::lock::lock;
 
 /// The longest selector Herald keeps, in bytes.
 pub const MAX_LEN: usize = 1024;
@@ -20,10 +25,22 @@ pub enum Selector {
     All,
     /// A topic as it is (or a string that is not a template).
     Exact(String),
-    Template {
-        raw: String,
-        regex: Regex,
-    },
+    /// Shared by every selector of the same template (see [`compiled`]).
+    Template(Arc<Template>),
+}
+
+/// A URI template and its compiled expression.
+#[derive(Debug)]
+pub struct Template {
+    raw: String,
+    regex: Regex,
+}
+
+impl Template {
+    /// Whether the template selects `topic` (or is it).
+    pub fn matches(&self, topic: &str) -> bool {
+        self.raw == topic || self.regex.is_match(topic)
+    }
 }
 
 impl PartialEq for Selector {
@@ -39,11 +56,8 @@ impl Selector {
         if raw == "*" {
             return Self::All;
         }
-        match template_regex(raw).and_then(|pattern| Regex::new(&pattern).ok()) {
-            Some(regex) if raw.contains('{') => Self::Template {
-                raw: raw.to_owned(),
-                regex,
-            },
+        match raw.contains('{').then(|| compiled(raw)).flatten() {
+            Some(template) => Self::Template(template),
             _ => Self::Exact(raw.to_owned()),
         }
     }
@@ -51,7 +65,8 @@ impl Selector {
     pub fn as_str(&self) -> &str {
         match self {
             Self::All => "*",
-            Self::Exact(raw) | Self::Template { raw, .. } => raw,
+            Self::Exact(raw) => raw,
+            Self::Template(template) => &template.raw,
         }
     }
 
@@ -59,7 +74,7 @@ impl Selector {
         match self {
             Self::All => true,
             Self::Exact(raw) => raw == topic,
-            Self::Template { raw, regex } => raw == topic || regex.is_match(topic),
+            Self::Template(template) => template.matches(topic),
         }
     }
 }
@@ -207,6 +222,39 @@ fn expression(body: &str) -> Option<String> {
     }
     pattern.push('?');
     Some(pattern)
+}
+
+/// Distinct templates whose compiled expressions are kept at most; past
+/// it the cache starts over (a client cycling through templates costs
+/// compiling them, never memory).
+const CACHED_TEMPLATES: usize = 1024;
+
+/// Template `raw`, compiled, or `None` if it is not one.
+///
+/// Thousands of subscribers name the same few templates: they share one
+/// compiled template (a `Regex` of its own would cost each about 13 KiB),
+/// and an update works out each template's answer once for all of them
+/// (see [`SharedUpdate`](super::SharedUpdate)).
+fn compiled(raw: &str) -> Option<Arc<Template>> {
+    type Cache = HashMap<String, Option<Arc<Template>>>;
+    static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+    if let Some(known) = lock(&CACHE).get(raw) {
+        return known.clone();
+    }
+    let template = template_regex(raw)
+        .and_then(|pattern| Regex::new(&pattern).ok())
+        .map(|regex| {
+            Arc::new(Template {
+                raw: raw.to_owned(),
+                regex,
+            })
+        });
+    let mut cache = lock(&CACHE);
+    if cache.len() >= CACHED_TEMPLATES {
+        cache.clear();
+    }
+    cache.insert(raw.to_owned(), template.clone());
+    template
 }
 
 /// The anchored regular expression of a template, or `None` if `raw` is not
