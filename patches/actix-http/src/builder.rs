@@ -26,6 +26,7 @@ pub struct HttpServiceBuilder<T, S, X = ExpectHandler, U = UpgradeHandler> {
     local_addr: Option<net::SocketAddr>,
     h1_allow_half_closed: bool,
     h1_write_buffer_size: usize,
+    h1_release_idle_buffers: bool,
     h2_conn_window_size: u32,
     h2_stream_window_size: u32,
     graceful_shutdown_signal: Option<GracefulShutdownSignal>,
@@ -53,6 +54,7 @@ where
             local_addr: None,
             h1_allow_half_closed: true,
             h1_write_buffer_size: DEFAULT_H1_WRITE_BUFFER_SIZE,
+            h1_release_idle_buffers: false,
             h2_conn_window_size: DEFAULT_H2_CONN_WINDOW_SIZE,
             h2_stream_window_size: DEFAULT_H2_STREAM_WINDOW_SIZE,
             graceful_shutdown_signal: None,
@@ -177,6 +179,16 @@ where
         self
     }
 
+    /// Sets whether idle HTTP/1 connections release their read and write buffers.
+    ///
+    /// See [`ServiceConfigBuilder::h1_release_idle_buffers`] for more details.
+    ///
+    /// The default value is `false`.
+    pub fn h1_release_idle_buffers(mut self, release: bool) -> Self {
+        self.h1_release_idle_buffers = release;
+        self
+    }
+
     /// Sets a factory for graceful shutdown notifications.
     #[doc(hidden)]
     pub fn graceful_shutdown_signal<F, Fut>(mut self, signal: F) -> Self
@@ -225,6 +237,7 @@ where
             local_addr: self.local_addr,
             h1_allow_half_closed: self.h1_allow_half_closed,
             h1_write_buffer_size: self.h1_write_buffer_size,
+            h1_release_idle_buffers: self.h1_release_idle_buffers,
             h2_conn_window_size: self.h2_conn_window_size,
             h2_stream_window_size: self.h2_stream_window_size,
             graceful_shutdown_signal: self.graceful_shutdown_signal,
@@ -255,6 +268,7 @@ where
             local_addr: self.local_addr,
             h1_allow_half_closed: self.h1_allow_half_closed,
             h1_write_buffer_size: self.h1_write_buffer_size,
+            h1_release_idle_buffers: self.h1_release_idle_buffers,
             h2_conn_window_size: self.h2_conn_window_size,
             h2_stream_window_size: self.h2_stream_window_size,
             graceful_shutdown_signal: self.graceful_shutdown_signal,
@@ -296,6 +310,7 @@ where
             .local_addr(self.local_addr)
             .h1_allow_half_closed(self.h1_allow_half_closed)
             .h1_write_buffer_size(self.h1_write_buffer_size)
+            .h1_release_idle_buffers(self.h1_release_idle_buffers)
             .h2_initial_window_size(self.h2_stream_window_size)
             .h2_initial_connection_window_size(self.h2_conn_window_size)
             .graceful_shutdown_signal(self.graceful_shutdown_signal)
@@ -327,6 +342,7 @@ where
             .local_addr(self.local_addr)
             .h1_allow_half_closed(self.h1_allow_half_closed)
             .h1_write_buffer_size(self.h1_write_buffer_size)
+            .h1_release_idle_buffers(self.h1_release_idle_buffers)
             .h2_initial_window_size(self.h2_stream_window_size)
             .h2_initial_connection_window_size(self.h2_conn_window_size)
             .graceful_shutdown_signal(self.graceful_shutdown_signal)
@@ -355,6 +371,7 @@ where
             .local_addr(self.local_addr)
             .h1_allow_half_closed(self.h1_allow_half_closed)
             .h1_write_buffer_size(self.h1_write_buffer_size)
+            .h1_release_idle_buffers(self.h1_release_idle_buffers)
             .h2_initial_window_size(self.h2_stream_window_size)
             .h2_initial_connection_window_size(self.h2_conn_window_size)
             .graceful_shutdown_signal(self.graceful_shutdown_signal)

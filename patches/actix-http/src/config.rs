@@ -140,6 +140,21 @@ impl ServiceConfigBuilder {
         self
     }
 
+    /// Sets whether idle HTTP/1 connections release their read and write buffers.
+    ///
+    /// Each HTTP/1 connection otherwise keeps an 8 KiB read buffer and a write buffer of at least
+    /// 8 KiB for as long as it is open. When enabled, a connection frees its write buffer once all
+    /// of it has been written and its read buffer once all of it has been parsed, and allocates
+    /// them again when there are bytes to put in them. This lowers the memory held by many open
+    /// but mostly idle connections (keep-alive, long polling, server-sent events) at the cost of
+    /// an allocation each time such a connection has something to do.
+    ///
+    /// The default value is `false`.
+    pub fn h1_release_idle_buffers(mut self, release: bool) -> Self {
+        self.inner.h1_release_idle_buffers = release;
+        self
+    }
+
     pub(crate) fn graceful_shutdown_signal(
         mut self,
         signal: Option<GracefulShutdownSignal>,
@@ -191,6 +206,7 @@ struct Inner {
     date_service: DateService,
     h1_allow_half_closed: bool,
     h1_write_buffer_size: usize,
+    h1_release_idle_buffers: bool,
     h2_conn_window_size: u32,
     h2_stream_window_size: u32,
     graceful_shutdown_signal: Option<GracefulShutdownSignal>,
@@ -208,6 +224,7 @@ impl Default for Inner {
             date_service: DateService::new(),
             h1_allow_half_closed: true,
             h1_write_buffer_size: DEFAULT_H1_WRITE_BUFFER_SIZE,
+            h1_release_idle_buffers: false,
             h2_conn_window_size: DEFAULT_H2_CONN_WINDOW_SIZE,
             h2_stream_window_size: DEFAULT_H2_STREAM_WINDOW_SIZE,
             graceful_shutdown_signal: None,
@@ -234,6 +251,7 @@ impl ServiceConfig {
             date_service: DateService::new(),
             h1_allow_half_closed: true,
             h1_write_buffer_size: DEFAULT_H1_WRITE_BUFFER_SIZE,
+            h1_release_idle_buffers: false,
             h2_conn_window_size: DEFAULT_H2_CONN_WINDOW_SIZE,
             h2_stream_window_size: DEFAULT_H2_STREAM_WINDOW_SIZE,
             graceful_shutdown_signal: None,
@@ -299,6 +317,11 @@ impl ServiceConfig {
     /// HTTP/1 response write buffer size (in bytes).
     pub fn h1_write_buffer_size(&self) -> usize {
         self.0.h1_write_buffer_size
+    }
+
+    /// Whether idle HTTP/1 connections release their read and write buffers.
+    pub fn h1_release_idle_buffers(&self) -> bool {
+        self.0.h1_release_idle_buffers
     }
 
     pub(crate) fn graceful_shutdown(&self) -> Option<GracefulShutdownFuture> {

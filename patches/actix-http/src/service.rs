@@ -961,13 +961,13 @@ where
             #[cfg(feature = "http2")]
             Protocol::Http2 => HttpServiceHandlerResponse {
                 state: State::H2Handshake {
-                    handshake: Some((
+                    handshake: Some(Box::new((
                         crate::h2::handshake_with_timeout(io, &self.cfg),
                         self.cfg.clone(),
                         Rc::clone(&self.flow),
                         conn_data,
                         peer_addr,
-                    )),
+                    ))),
                 },
             },
 
@@ -1041,16 +1041,18 @@ pin_project! {
     {
         H1 { #[pin] dispatcher: h1::Dispatcher<T, S, B, X, U> },
 
-        H2 { #[pin] dispatcher: crate::h2::Dispatcher<T, S, B, X, U> },
+        // The HTTP/2 states are boxed so that they do not make every HTTP/1 connection's future
+        // as large as theirs.
+        H2 { dispatcher: Pin<Box<crate::h2::Dispatcher<T, S, B, X, U>>> },
 
         H2Handshake {
-            handshake: Option<(
+            handshake: Option<Box<(
                 crate::h2::HandshakeWithTimeout<T>,
                 ServiceConfig,
                 Rc<HttpFlow<S, X, U>>,
                 OnConnectData,
                 Option<net::SocketAddr>,
-            )>,
+            )>>,
         },
     }
 }
@@ -1106,18 +1108,18 @@ where
             StateProj::H1 { dispatcher } => dispatcher.poll(cx),
 
             #[cfg(feature = "http2")]
-            StateProj::H2 { dispatcher } => dispatcher.poll(cx),
+            StateProj::H2 { dispatcher } => dispatcher.as_mut().poll(cx),
 
             #[cfg(feature = "http2")]
             StateProj::H2Handshake { handshake: data } => {
                 match ready!(Pin::new(&mut data.as_mut().unwrap().0).poll(cx)) {
                     Ok((conn, timer)) => {
-                        let (_, config, flow, conn_data, peer_addr) = data.take().unwrap();
+                        let (_, config, flow, conn_data, peer_addr) = *data.take().unwrap();
 
                         self.as_mut().project().state.set(State::H2 {
-                            dispatcher: crate::h2::Dispatcher::new(
+                            dispatcher: Box::pin(crate::h2::Dispatcher::new(
                                 conn, flow, config, peer_addr, conn_data, timer,
-                            ),
+                            )),
                         });
                         self.poll(cx)
                     }
@@ -1128,5 +1130,54 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "http2"))]
+mod tests {
+    use std::mem::size_of;
+
+    use super::*;
+    use crate::{
+        h1::{ExpectHandler, UpgradeHandler},
+        test::TestBuffer,
+        Error,
+    };
+
+    /// The size of a connection's future and of its HTTP/1 dispatcher, for a handler's types.
+    fn future_sizes<T, S, B, X, U>(_: &HttpServiceHandler<T, S, B, X, U>) -> (usize, usize)
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        S: Service<Request>,
+        S::Error: Into<Response<BoxBody>> + 'static,
+        S::Future: 'static,
+        S::Response: Into<Response<B>> + 'static,
+        B: MessageBody,
+        X: Service<Request, Response = Request>,
+        X::Error: Into<Response<BoxBody>>,
+        U: Service<(Request, Framed<T, h1::Codec>), Response = ()>,
+        U::Error: fmt::Display,
+    {
+        (
+            size_of::<HttpServiceHandlerResponse<T, S, B, X, U>>(),
+            size_of::<h1::Dispatcher<T, S, B, X, U>>(),
+        )
+    }
+
+    #[actix_rt::test]
+    async fn http2_states_do_not_grow_http1_connections() {
+        let handler = HttpServiceHandler::<TestBuffer, _, BoxBody, _, UpgradeHandler>::new(
+            ServiceConfig::default(),
+            fn_service(|_: Request| async { Ok::<_, Error>(Response::ok()) }),
+            ExpectHandler,
+            None,
+            None,
+        );
+
+        let (connection, h1_dispatcher) = future_sizes(&handler);
+        assert!(
+            connection <= h1_dispatcher + size_of::<usize>(),
+            "connection future is {connection} bytes, its HTTP/1 dispatcher {h1_dispatcher}"
+        );
     }
 }

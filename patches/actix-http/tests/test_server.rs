@@ -1051,3 +1051,171 @@ async fn h2_flow_control_window_sizes() {
 
     srv.stop().await;
 }
+
+/// Reads one response with a `Content-Length` from a blocking stream; returns its status line
+/// and body. `data` holds what was read past the previous response.
+fn read_sized_response(stream: &mut net::TcpStream, data: &mut Vec<u8>) -> (String, Vec<u8>) {
+    let mut buf = [0; 4096];
+
+    let head_len = loop {
+        if let Some(pos) = data.windows(4).position(|window| window == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before the response head");
+        data.extend_from_slice(&buf[..n]);
+    };
+
+    let head = String::from_utf8(data[..head_len].to_vec()).unwrap();
+    let body_len: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .expect("no content-length")
+        .parse()
+        .unwrap();
+
+    while data.len() < head_len + body_len {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before the response body");
+        data.extend_from_slice(&buf[..n]);
+    }
+
+    let status = head.lines().next().unwrap().to_owned();
+    let response: Vec<u8> = data.drain(..head_len + body_len).collect();
+    (status, response[head_len..].to_vec())
+}
+
+/// A server that echoes request bodies and paths, with idle HTTP/1 buffers released.
+async fn echo_server_releasing_idle_buffers() -> actix_http_test::TestServer {
+    test_server(|| {
+        HttpService::build()
+            .h1_release_idle_buffers(true)
+            .h1(fn_service(|mut req: Request| async move {
+                let mut body = req.path().as_bytes().to_vec();
+                let mut payload = req.take_payload();
+                while let Some(chunk) = payload.next().await {
+                    body.extend_from_slice(&chunk?);
+                }
+                Ok::<_, Error>(Response::ok().set_body(body))
+            }))
+            .tcp()
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn h1_release_idle_buffers_keep_alive_then_large_body() {
+    let mut srv = echo_server_releasing_idle_buffers().await;
+    let mut stream = net::TcpStream::connect(srv.addr()).unwrap();
+    let mut data = Vec::new();
+
+    stream
+        .write_all(b"GET /first HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_sized_response(&mut stream, &mut data),
+        ("HTTP/1.1 200 OK".to_owned(), b"/first".to_vec())
+    );
+
+    // idle on a kept-alive connection, then a 64 KiB body in one write
+    thread::sleep(Duration::from_millis(200));
+    let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut request = format!(
+        "POST /large HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    stream.write_all(&request).unwrap();
+
+    let (status, echoed) = read_sized_response(&mut stream, &mut data);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(&echoed[..6], b"/large");
+    assert!(echoed[6..] == body[..], "64 KiB body echoed wrong");
+
+    // idle again, then pipelined requests in one write
+    thread::sleep(Duration::from_millis(200));
+    stream
+        .write_all(
+            b"GET /second HTTP/1.1\r\nHost: localhost\r\n\r\n\
+              POST /third HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .unwrap();
+    assert_eq!(
+        read_sized_response(&mut stream, &mut data),
+        ("HTTP/1.1 200 OK".to_owned(), b"/second".to_vec())
+    );
+    assert_eq!(
+        read_sized_response(&mut stream, &mut data),
+        ("HTTP/1.1 200 OK".to_owned(), b"/thirdhello".to_vec())
+    );
+    assert!(data.is_empty(), "more than two responses");
+
+    srv.stop().await;
+}
+
+#[actix_rt::test]
+async fn h1_release_idle_buffers_slow_body() {
+    let mut srv = echo_server_releasing_idle_buffers().await;
+    let mut stream = net::TcpStream::connect(srv.addr()).unwrap();
+
+    let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    stream
+        .write_all(
+            format!(
+                "POST /slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+
+    // the connection goes idle between pieces of the body
+    let mut data = Vec::new();
+    for piece in body.chunks(9 * 1024) {
+        thread::sleep(Duration::from_millis(30));
+        stream.write_all(piece).unwrap();
+    }
+
+    let (status, echoed) = read_sized_response(&mut stream, &mut data);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(&echoed[..5], b"/slow");
+    assert!(echoed[5..] == body[..], "slow body echoed wrong");
+
+    srv.stop().await;
+}
+
+#[actix_rt::test]
+async fn h1_release_idle_buffers_streaming_response() {
+    let mut srv = test_server(|| {
+        HttpService::build()
+            .h1_release_idle_buffers(true)
+            .h1(fn_service(|_: Request| async {
+                // chunks with idle spells between them, like server-sent events' keep-alives
+                let chunks = futures_util::stream::unfold(0, |n| async move {
+                    if n == 3 {
+                        return None;
+                    }
+                    sleep(Duration::from_millis(100)).await;
+                    Some((
+                        Ok::<_, Infallible>(Bytes::from(format!("chunk {n};"))),
+                        n + 1,
+                    ))
+                });
+                Ok::<_, Infallible>(Response::ok().set_body(BodyStream::new(chunks)))
+            }))
+            .tcp()
+    })
+    .await;
+
+    let response = srv.get("/").send().await.unwrap();
+    assert!(response.status().is_success());
+    let body = srv.load_body(response).await.unwrap();
+    assert_eq!(body, Bytes::from_static(b"chunk 0;chunk 1;chunk 2;"));
+
+    srv.stop().await;
+}

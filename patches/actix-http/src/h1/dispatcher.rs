@@ -2,7 +2,9 @@ use std::{
     collections::VecDeque,
     fmt,
     future::Future,
-    io, mem, net,
+    io,
+    mem::{self, MaybeUninit},
+    net,
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
@@ -15,7 +17,7 @@ use bytes::{Buf, BytesMut};
 use futures_core::ready;
 use pin_project_lite::pin_project;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     time::sleep_until,
 };
 use tokio_util::codec::{Decoder as _, Encoder as _};
@@ -283,6 +285,13 @@ where
         peer_addr: Option<net::SocketAddr>,
         conn_data: OnConnectData,
     ) -> Self {
+        // With idle buffers released, they are allocated once there are bytes to put in them.
+        let buf_capacity = if config.h1_release_idle_buffers() {
+            0
+        } else {
+            HW_BUFFER_SIZE
+        };
+
         Dispatcher {
             inner: DispatcherState::Normal {
                 inner: InnerDispatcher {
@@ -304,8 +313,8 @@ where
                     graceful_shutdown: config.graceful_shutdown(),
 
                     io: Some(io),
-                    read_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
-                    write_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
+                    read_buf: BytesMut::with_capacity(buf_capacity),
+                    write_buf: BytesMut::with_capacity(buf_capacity),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
                     codec: Codec::new(config),
@@ -1234,13 +1243,21 @@ where
                 return Ok(false);
             }
 
+            let released = this.read_buf.capacity() == 0 && this.config.h1_release_idle_buffers();
+
             // grow buffer if necessary.
             let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW_BUFFER_SIZE {
+            if remaining < LW_BUFFER_SIZE && !released {
                 this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
             }
 
-            match tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf) {
+            let read = if released {
+                poll_read_released_buf(io.as_mut(), cx, this.read_buf)
+            } else {
+                tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf)
+            };
+
+            match read {
                 Poll::Ready(Ok(n)) => {
                     // When draining a dropped request payload, keep FINISHED set so the
                     // disconnect/keep-alive decision can be made once the payload is fully drained.
@@ -1483,6 +1500,17 @@ where
                         }
                     }
 
+                    // An idle connection holds no buffers; reads and writes allocate them again.
+                    if inner_p.config.h1_release_idle_buffers() {
+                        if inner_p.read_buf.is_empty() {
+                            *inner_p.read_buf = BytesMut::new();
+                        }
+
+                        if inner_p.write_buf.is_empty() {
+                            *inner_p.write_buf = BytesMut::new();
+                        }
+                    }
+
                     trace_timer_states(
                         "end",
                         inner_p.head_timer,
@@ -1502,6 +1530,28 @@ where
             }
         }
     }
+}
+
+/// Reads into a read buffer that was released while the connection was idle.
+///
+/// Reads into a small buffer on the stack first, so that a wake-up with nothing to read allocates
+/// nothing; the read buffer is allocated only once bytes have arrived.
+fn poll_read_released_buf<T: AsyncRead>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    read_buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut stack_buf = [MaybeUninit::<u8>::uninit(); LW_BUFFER_SIZE];
+    let mut buf = ReadBuf::uninit(&mut stack_buf);
+    ready!(io.poll_read(cx, &mut buf))?;
+
+    let read = buf.filled();
+    if !read.is_empty() {
+        read_buf.reserve(HW_BUFFER_SIZE);
+        read_buf.extend_from_slice(read);
+    }
+
+    Poll::Ready(Ok(read.len()))
 }
 
 fn should_close_for_unread_payload(

@@ -1,4 +1,4 @@
-use std::{cell::Cell, pin::pin};
+use std::{cell::Cell, pin::pin, str};
 
 use actix_service::fn_service;
 use tokio::io::ReadBuf;
@@ -7,7 +7,10 @@ use super::*;
 use crate::{
     config::ServiceConfigBuilder,
     h1::{ExpectHandler, UpgradeHandler},
-    test::TestBuffer,
+    test::{
+        test_services::{echo_path_service, echo_payload_service},
+        TestBuffer,
+    },
 };
 
 /// Stops accepting writes after a shared byte budget is exhausted.
@@ -209,4 +212,250 @@ async fn small_write_watermark_preserves_normal_buffer() {
 async fn buffer_above_configured_write_watermark_released() {
     // A larger watermark sets the limit directly; it is not multiplied by four.
     check_buffer_retention(512 * 1024, 256 * 1024, false, true).await;
+}
+
+/// The capacities of the dispatcher's read and write buffers.
+fn buffer_capacities<T, S, B, X, U>(dispatcher: &Dispatcher<T, S, B, X, U>) -> (usize, usize)
+where
+    S: Service<Request>,
+    S::Error: Into<Response<BoxBody>>,
+    B: MessageBody,
+    X: Service<Request, Response = Request>,
+    X::Error: Into<Response<BoxBody>>,
+    U: Service<(Request, Framed<T, Codec>), Response = ()>,
+    U::Error: fmt::Display,
+{
+    let DispatcherState::Normal { inner } = &dispatcher.inner else {
+        panic!("dispatcher was upgraded")
+    };
+    (inner.read_buf.capacity(), inner.write_buf.capacity())
+}
+
+/// Polls the dispatcher a few times; it must stay pending (the connection stays open).
+fn poll_pending<F: Future>(mut dispatcher: Pin<&mut F>) {
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    for _ in 0..4 {
+        assert!(dispatcher.as_mut().poll(&mut cx).is_pending());
+    }
+}
+
+/// Splits the responses written so far into their bodies; each must be `200 OK`.
+fn response_bodies(mut written: &[u8]) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::new();
+    while !written.is_empty() {
+        assert!(
+            written.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "unexpected response: {:?}",
+            String::from_utf8_lossy(&written[..written.len().min(64)])
+        );
+        let head_len = memchr::memmem::find(written, b"\r\n\r\n").unwrap() + 4;
+        let head = str::from_utf8(&written[..head_len])
+            .unwrap()
+            .to_ascii_lowercase();
+        let body_len: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        bodies.push(written[head_len..head_len + body_len].to_vec());
+        written = &written[head_len + body_len..];
+    }
+    bodies
+}
+
+fn release_config() -> ServiceConfig {
+    ServiceConfigBuilder::new()
+        .h1_release_idle_buffers(true)
+        .build()
+}
+
+/// A payload of `len` bytes that is not one byte repeated.
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[actix_rt::test]
+async fn idle_buffers_kept_by_default() {
+    let io = TestBuffer::new("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let services = HttpFlow::new(echo_path_service(), ExpectHandler, None::<UpgradeHandler>);
+    let dispatcher = Dispatcher::new(
+        io.clone(),
+        services,
+        ServiceConfig::default(),
+        None,
+        OnConnectData::default(),
+    );
+    let mut dispatcher = pin!(dispatcher);
+
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(response_bodies(&io.take_write_buf()), [b"/".to_vec()]);
+
+    let (read, write) = buffer_capacities(&dispatcher);
+    assert!(read > 0, "read buffer released without opting in");
+    assert!(
+        write >= HW_BUFFER_SIZE,
+        "write buffer released without opting in"
+    );
+}
+
+#[actix_rt::test]
+async fn idle_connection_wakes_for_a_large_body() {
+    let mut io = TestBuffer::new("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let services = HttpFlow::new(
+        echo_payload_service(),
+        ExpectHandler,
+        None::<UpgradeHandler>,
+    );
+    let dispatcher = Dispatcher::new(
+        io.clone(),
+        services,
+        release_config(),
+        None,
+        OnConnectData::default(),
+    );
+    let mut dispatcher = pin!(dispatcher);
+
+    // a keep-alive request, then nothing: the connection holds no buffers
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(response_bodies(&io.take_write_buf()), [Vec::<u8>::new()]);
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+
+    // a wake-up with nothing to read allocates nothing
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+
+    // then a 64 KiB body, all at once
+    let body = payload(64 * 1024);
+    io.extend_read_buf(format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    io.extend_read_buf(&body);
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(response_bodies(&io.take_write_buf()), [body]);
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+}
+
+#[actix_rt::test]
+async fn idle_connection_wakes_for_pipelined_requests() {
+    let mut io = TestBuffer::new("GET /first HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let services = HttpFlow::new(echo_path_service(), ExpectHandler, None::<UpgradeHandler>);
+    let dispatcher = Dispatcher::new(
+        io.clone(),
+        services,
+        release_config(),
+        None,
+        OnConnectData::default(),
+    );
+    let mut dispatcher = pin!(dispatcher);
+
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(response_bodies(&io.take_write_buf()), [b"/first".to_vec()]);
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+
+    // three requests in one read, more than fits the first read into the stack buffer
+    let long_path = format!("/{}", "x".repeat(2 * LW_BUFFER_SIZE));
+    io.extend_read_buf(format!(
+        "GET /second HTTP/1.1\r\nHost: localhost\r\n\r\n\
+         GET {long_path} HTTP/1.1\r\nHost: localhost\r\n\r\n\
+         GET /fourth HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    ));
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(
+        response_bodies(&io.take_write_buf()),
+        [
+            b"/second".to_vec(),
+            long_path.into_bytes(),
+            b"/fourth".to_vec()
+        ]
+    );
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+}
+
+#[actix_rt::test]
+async fn slow_body_arrives_between_idle_spells() {
+    let mut io = TestBuffer::empty();
+    let services = HttpFlow::new(
+        echo_payload_service(),
+        ExpectHandler,
+        None::<UpgradeHandler>,
+    );
+    let dispatcher = Dispatcher::new(
+        io.clone(),
+        services,
+        release_config(),
+        None,
+        OnConnectData::default(),
+    );
+    let mut dispatcher = pin!(dispatcher);
+
+    // a new connection allocates nothing until its client sends something
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+
+    let body = payload(64 * 1024);
+    io.extend_read_buf(format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    for piece in body.chunks(7 * 1024 + 3) {
+        io.extend_read_buf(piece);
+        poll_pending(dispatcher.as_mut());
+
+        // between pieces the connection waits on its client and holds no read buffer
+        assert_eq!(buffer_capacities(&dispatcher).0, 0);
+    }
+
+    assert_eq!(response_bodies(&io.take_write_buf()), [body]);
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+}
+
+#[actix_rt::test]
+async fn streaming_response_releases_write_buffer_between_chunks() {
+    let io = TestBuffer::new("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
+    let rx = Rc::new(std::cell::RefCell::new(Some(rx)));
+    let services = HttpFlow::new(
+        fn_service(move |_: Request| {
+            let mut rx = rx.borrow_mut().take().unwrap();
+            let stream = futures_util::stream::poll_fn(move |cx| {
+                rx.poll_recv(cx).map(|chunk| chunk.map(Ok::<_, Error>))
+            });
+            async move { Ok::<_, Error>(Response::ok().set_body(crate::body::BodyStream::new(stream))) }
+        }),
+        ExpectHandler,
+        None::<UpgradeHandler>,
+    );
+    let dispatcher = Dispatcher::new(
+        io.clone(),
+        services,
+        release_config(),
+        None,
+        OnConnectData::default(),
+    );
+    let mut dispatcher = pin!(dispatcher);
+
+    poll_pending(dispatcher.as_mut());
+    let head = io.take_write_buf();
+    assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(head.ends_with(b"\r\n\r\n"));
+    assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+
+    for chunk in [&b"first"[..], &payload(20 * 1024)] {
+        tx.send(bytes::Bytes::copy_from_slice(chunk)).unwrap();
+        poll_pending(dispatcher.as_mut());
+
+        let mut expected = format!("{:X}\r\n", chunk.len()).into_bytes();
+        expected.extend_from_slice(chunk);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(&io.take_write_buf()[..], &expected[..]);
+
+        // the stream is waiting for its next chunk: no buffers
+        assert_eq!(buffer_capacities(&dispatcher), (0, 0));
+    }
+
+    drop(tx);
+    poll_pending(dispatcher.as_mut());
+    assert_eq!(&io.take_write_buf()[..], b"0\r\n\r\n");
 }
