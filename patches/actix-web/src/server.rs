@@ -34,6 +34,7 @@ struct Config {
     client_disconnect_timeout: Duration,
     h1_allow_half_closed: bool,
     h1_write_buffer_size: Option<usize>,
+    h1_release_idle_buffers: bool,
     h2_initial_window_size: Option<u32>,
     h2_initial_connection_window_size: Option<u32>,
     #[allow(dead_code)] // only dead when no TLS features are enabled
@@ -128,6 +129,7 @@ where
                 client_disconnect_timeout: Duration::from_secs(1),
                 h1_allow_half_closed: true,
                 h1_write_buffer_size: None,
+                h1_release_idle_buffers: false,
                 h2_initial_window_size: None,
                 h2_initial_connection_window_size: None,
                 tls_handshake_timeout: None,
@@ -309,6 +311,19 @@ where
         );
 
         self.config.lock().unwrap().h1_write_buffer_size = Some(size);
+        self
+    }
+
+    /// Sets whether idle HTTP/1 connections release their read and write buffers.
+    ///
+    /// When enabled, a connection frees its buffers while it has nothing to read or write and
+    /// allocates them again when it has. This lowers the memory held by many open but mostly idle
+    /// connections (keep-alive, long polling, server-sent events). See
+    /// [`ServiceConfigBuilder::h1_release_idle_buffers`](actix_http::ServiceConfigBuilder::h1_release_idle_buffers).
+    ///
+    /// The default value is `false`.
+    pub fn h1_release_idle_buffers(self, release: bool) -> Self {
+        self.config.lock().unwrap().h1_release_idle_buffers = release;
         self
     }
 
@@ -665,6 +680,7 @@ where
                         .client_request_timeout(cfg.client_request_timeout)
                         .client_disconnect_timeout(cfg.client_disconnect_timeout)
                         .h1_allow_half_closed(cfg.h1_allow_half_closed)
+                        .h1_release_idle_buffers(cfg.h1_release_idle_buffers)
                         .local_addr(addr);
 
                     if let Some(enabled) = cfg.tcp_nodelay {
@@ -732,6 +748,7 @@ where
                         .client_request_timeout(cfg.client_request_timeout)
                         .client_disconnect_timeout(cfg.client_disconnect_timeout)
                         .h1_allow_half_closed(cfg.h1_allow_half_closed)
+                        .h1_release_idle_buffers(cfg.h1_release_idle_buffers)
                         .local_addr(addr);
 
                     if let Some(enabled) = cfg.tcp_nodelay {
@@ -832,6 +849,7 @@ where
                         .keep_alive(c.keep_alive)
                         .client_request_timeout(c.client_request_timeout)
                         .h1_allow_half_closed(c.h1_allow_half_closed)
+                        .h1_release_idle_buffers(c.h1_release_idle_buffers)
                         .client_disconnect_timeout(c.client_disconnect_timeout);
 
                     if let Some(enabled) = c.tcp_nodelay {
@@ -905,6 +923,7 @@ where
                         .keep_alive(c.keep_alive)
                         .client_request_timeout(c.client_request_timeout)
                         .h1_allow_half_closed(c.h1_allow_half_closed)
+                        .h1_release_idle_buffers(c.h1_release_idle_buffers)
                         .client_disconnect_timeout(c.client_disconnect_timeout);
 
                     if let Some(enabled) = c.tcp_nodelay {
@@ -994,6 +1013,7 @@ where
                         .keep_alive(c.keep_alive)
                         .client_request_timeout(c.client_request_timeout)
                         .h1_allow_half_closed(c.h1_allow_half_closed)
+                        .h1_release_idle_buffers(c.h1_release_idle_buffers)
                         .client_disconnect_timeout(c.client_disconnect_timeout);
 
                     if let Some(enabled) = c.tcp_nodelay {
@@ -1083,6 +1103,7 @@ where
                         .keep_alive(c.keep_alive)
                         .client_request_timeout(c.client_request_timeout)
                         .h1_allow_half_closed(c.h1_allow_half_closed)
+                        .h1_release_idle_buffers(c.h1_release_idle_buffers)
                         .client_disconnect_timeout(c.client_disconnect_timeout);
 
                     if let Some(enabled) = c.tcp_nodelay {
@@ -1173,6 +1194,7 @@ where
                         .client_request_timeout(c.client_request_timeout)
                         .client_disconnect_timeout(c.client_disconnect_timeout)
                         .h1_allow_half_closed(c.h1_allow_half_closed)
+                        .h1_release_idle_buffers(c.h1_release_idle_buffers)
                         .local_addr(addr);
 
                     if let Some(enabled) = c.tcp_nodelay {
@@ -1262,7 +1284,8 @@ where
                         .keep_alive(c.keep_alive)
                         .client_request_timeout(c.client_request_timeout)
                         .client_disconnect_timeout(c.client_disconnect_timeout)
-                        .h1_allow_half_closed(c.h1_allow_half_closed);
+                        .h1_allow_half_closed(c.h1_allow_half_closed)
+                        .h1_release_idle_buffers(c.h1_release_idle_buffers);
 
                     if let Some(size) = c.h1_write_buffer_size {
                         svc = svc.h1_write_buffer_size(size);
@@ -1316,6 +1339,7 @@ where
                     .keep_alive(c.keep_alive)
                     .client_request_timeout(c.client_request_timeout)
                     .h1_allow_half_closed(c.h1_allow_half_closed)
+                    .h1_release_idle_buffers(c.h1_release_idle_buffers)
                     .client_disconnect_timeout(c.client_disconnect_timeout);
 
                 if let Some(handler) = on_connect_fn.clone() {

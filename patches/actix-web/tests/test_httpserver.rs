@@ -499,6 +499,52 @@ async fn assert_tcp_nodelay_config(nodelay: bool) {
 }
 
 #[actix_rt::test]
+async fn h1_release_idle_buffers_keeps_serving_after_idle() {
+    let addr = actix_test::unused_addr();
+    let (tx, rx) = mpsc::channel();
+
+    thread::spawn(move || {
+        actix_rt::System::new()
+            .block_on(async move {
+                let srv = HttpServer::new(|| {
+                    App::new().route("/", web::post().to(|body: Bytes| async move { body }))
+                })
+                .workers(1)
+                .h1_release_idle_buffers(true)
+                .disable_signals()
+                .bind(addr)
+                .unwrap()
+                .run();
+
+                tx.send(srv.handle()).unwrap();
+                srv.await
+            })
+            .unwrap()
+    });
+
+    let srv = rx.recv().unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+
+    // a small request on a kept-alive connection, then idle, then a 64 KiB body
+    for len in [5, 64 * 1024] {
+        let body = vec![b'x'; len];
+        let head = format!("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+
+        let response = read_http1_response_head(&mut stream).await.unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let mut echoed = vec![0; len];
+        stream.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(echoed, body);
+
+        sleep(Duration::from_millis(100)).await;
+    }
+
+    srv.stop(false).await;
+}
+
+#[actix_rt::test]
 async fn test_tcp_nodelay_enabled() {
     assert_tcp_nodelay_config(true).await;
 }
