@@ -4,21 +4,27 @@
 #
 #   patches/test.sh [actix-http | actix-server | actix-web]…   (default: all three)
 #
-# Each crate is tested from a scratch copy outside the repository: the copy
-# must stay byte for byte the released crate plus its diff (rebuild.sh
-# --check), and cargo may have to change a crate's Cargo.lock. The crates'
-# own lock files are used where the registry still has every version they
-# name; otherwise cargo resolves them afresh. Their dev-dependencies build
-# openssl (libssl-dev, pkg-config). Set CARGO_TARGET_DIR to reuse builds.
+# The crates are tested in a scratch copy outside the repository, where each
+# one's manifest gets the [patch.crates-io] section upstream's workspace has:
+# its dev-dependencies (awc, actix-http-test, actix-web…) then use the
+# patched crates, not a second, released actix-http. The crates' own lock
+# files are kept where the registry still has every version they name;
+# otherwise cargo resolves afresh. The dev-dependencies build openssl
+# (libssl-dev, pkg-config). CARGO_TARGET_DIR (default target/patched-crates)
+# keeps builds between runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+all=(actix-server actix-http actix-web)
 crates=("$@")
-[ ${#crates[@]} -gt 0 ] || crates=(actix-server actix-http actix-web)
+[ ${#crates[@]} -gt 0 ] || crates=("${all[@]}")
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target/patched-crates}"
+for name in "${all[@]}"; do
+  cp -R "$name" "$scratch/$name"
+done
 
 for name in "${crates[@]}"; do
   case $name in
@@ -28,10 +34,16 @@ for name in "${crates[@]}"; do
     *) echo "unknown crate: $name" >&2; exit 2 ;;
   esac
   echo "--- $name: cargo test ${args[*]}"
-  cp -R "$name" "$scratch/$name"
   (
     cd "$scratch/$name"
-    cargo fetch --locked >/dev/null 2>&1 || rm -f Cargo.lock
+    {
+      echo
+      echo "[patch.crates-io]"
+      for patched in "${all[@]}"; do
+        echo "$patched = { path = \"../$patched\" }"
+      done
+    } >>Cargo.toml
+    cargo fetch >/dev/null 2>&1 || { rm -f Cargo.lock; cargo fetch >/dev/null; }
     cargo test "${args[@]}"
   )
 done
