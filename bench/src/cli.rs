@@ -27,7 +27,10 @@ USAGE:
                              turn, R runs (3), medians and ratios
 
 SERVERS (one of):
-  --spawn herald|baseline    start the servers, each on a free loopback port
+  --spawn herald|baseline|nchan
+                             start the servers, each on a free loopback port;
+                             nchan (nginx with the Nchan module, bench/nchan/)
+                             holds streams only: --writes 0
     --instances K            how many (default 1; more than 1 needs PostgreSQL)
     --database-url URL       PostgreSQL admin URL: a fresh database per run, dropped
                              after (default: a fresh SQLite file)
@@ -35,6 +38,7 @@ SERVERS (one of):
                              unless set here
     --herald-bin PATH        default: `herald` beside this binary
     --baseline-bin PATH      default: `baseline` beside this binary
+    --nginx-bin PATH         default: /usr/sbin/nginx
   --target URL[,URL…]        running servers (http://127.x.x.x:port only)
     --server-pid PID[,PID…]  their processes, for RSS and CPU figures
 
@@ -122,6 +126,7 @@ pub fn parse() -> anyhow::Result<Command> {
     let mut env = Vec::new();
     let mut herald_bin = None;
     let mut baseline_bin = None;
+    let mut nginx_bin = None;
     let mut targets = Vec::new();
     let mut pids = Vec::new();
     let mut subcommand = None;
@@ -163,6 +168,7 @@ pub fn parse() -> anyhow::Result<Command> {
             }
             Long("herald-bin") => herald_bin = Some(parser.value()?.parse()?),
             Long("baseline-bin") => baseline_bin = Some(parser.value()?.parse()?),
+            Long("nginx-bin") => nginx_bin = Some(parser.value()?.parse()?),
             Long("target") => {
                 for url in parser.value()?.string()?.split(',') {
                     targets.push(loopback::target(url.trim())?);
@@ -227,17 +233,26 @@ pub fn parse() -> anyhow::Result<Command> {
             );
             anyhow::ensure!(
                 kind == Kind::Herald || database_url.is_none(),
-                "the baseline runs on SQLite only"
+                "only Herald runs on PostgreSQL"
+            );
+            anyhow::ensure!(
+                kind != Kind::Nchan || o.writes == Some(0),
+                "Nchan has no users API to write to: give --writes 0"
             );
             let binary = match kind {
                 Kind::Herald => herald_bin.map_or_else(|| beside_me("herald"), Ok)?,
                 Kind::Baseline => baseline_bin.map_or_else(|| beside_me("baseline"), Ok)?,
+                Kind::Nchan => nginx_bin.unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx")),
             };
             anyhow::ensure!(
                 binary.is_file(),
-                "{} not found: build it (cargo build --release --workspace) or give --{}-bin",
+                "{} not found: build it (cargo build --release --workspace), install it \
+                 (nginx-light libnginx-mod-nchan) or give --{}-bin",
                 binary.display(),
-                kind.name()
+                match kind {
+                    Kind::Nchan => "nginx",
+                    Kind::Herald | Kind::Baseline => kind.name(),
+                }
             );
             Servers::Spawn(Spawn {
                 kind,

@@ -13,6 +13,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::commit_times::CommitTimes;
 use crate::histogram::{self, Recorded};
+use crate::servers::Dialect;
 use crate::subscriber::{self, Outcome, Spec};
 
 /// Stands for "this subscriber will receive nothing more" in `highest`.
@@ -36,6 +37,7 @@ pub struct FleetPlan {
     pub source_ips: u8,
     pub connect_rate: f64,
     pub connect_concurrency: usize,
+    pub dialect: Dialect,
 }
 
 impl FleetPlan {
@@ -66,6 +68,7 @@ pub enum Phase {
 
 /// State every subscriber of the process reads and updates.
 pub struct Shared {
+    pub dialect: Dialect,
     /// The id before the run's first write.
     first_id: AtomicU64,
     phase: AtomicU8,
@@ -140,6 +143,7 @@ impl Fleet {
     pub fn start(plan: FleetPlan) -> anyhow::Result<Self> {
         anyhow::ensure!(!plan.targets.is_empty(), "no target");
         let shared = Arc::new(Shared {
+            dialect: plan.dialect.clone(),
             first_id: AtomicU64::new(NOT_YET),
             phase: AtomicU8::new(Phase::Ramp as u8),
             commit_times: CommitTimes::new(),

@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::report::{
     Deliveries, KeepAlives, Machine, Report, ServerResources, Settings, Subscribers, Writes,
 };
-use crate::servers::{Servers, SpawnPlan};
+use crate::servers::{Dialect, Kind, Servers, SpawnPlan};
 use crate::workers::Worker;
 use crate::writers::{self, WriteCounts, WritePlan};
 use crate::{http, procfs};
@@ -26,6 +26,10 @@ const STATUS_EVERY: Duration = Duration::from_millis(250);
 
 pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
     let open_files = procfs::raise_open_files_limit()?;
+    let dialect = match &options.servers {
+        ServerChoice::Spawn(spawn) => spawn.kind.dialect(),
+        ServerChoice::Targets { .. } => Dialect::default(),
+    };
     let mut report = match &options.servers {
         ServerChoice::Spawn(spawn) => {
             let servers = Servers::spawn(&SpawnPlan {
@@ -38,6 +42,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
             .await?;
             let result = until_interrupted(measure(
                 options,
+                &dialect,
                 &servers.targets(),
                 &servers.pids(),
                 open_files,
@@ -46,10 +51,10 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
             servers.stop(result.is_err()).await;
             let mut report = result?;
             report.server = spawn.kind.name().to_owned();
-            report.database = if spawn.database_url.is_some() {
-                "postgres"
-            } else {
-                "sqlite"
+            report.database = match (spawn.kind, &spawn.database_url) {
+                (Kind::Nchan, _) => "none",
+                (_, Some(_)) => "postgres",
+                (_, None) => "sqlite",
             }
             .to_owned();
             report.settings.server_env =
@@ -57,7 +62,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
             report
         }
         ServerChoice::Targets { targets, pids } => {
-            until_interrupted(measure(options, targets, pids, open_files)).await?
+            until_interrupted(measure(options, &dialect, targets, pids, open_files)).await?
         }
     };
     report.problems = report.find_problems();
@@ -77,11 +82,20 @@ async fn until_interrupted<T>(work: impl Future<Output = anyhow::Result<T>>) -> 
 
 async fn measure(
     options: &RunOptions,
+    dialect: &Dialect,
     targets: &[SocketAddr],
     pids: &[u32],
     open_files: u64,
 ) -> anyhow::Result<Report> {
-    let plans = fleet_plans(options, targets, open_files)?;
+    let plans = fleet_plans(options, dialect, targets, open_files)?;
+    // Without a users API there are no events to count: the run is idle.
+    let last_event_id = async |target| {
+        if dialect.users_api {
+            http::last_event_id(target).await
+        } else {
+            Ok(0)
+        }
+    };
     let progress = Progress::new();
     // None when a figure cannot be had: no --server-pid, or a process gone.
     let servers_rss = || -> Option<u64> {
@@ -137,7 +151,7 @@ async fn measure(
         }
         let rss_after_ramp = servers_rss();
 
-        let first_id = http::last_event_id(targets[0]).await?;
+        let first_id = last_event_id(targets[0]).await?;
         fleet.begin(first_id);
         for worker in &mut workers {
             worker.begin(first_id)?;
@@ -168,7 +182,7 @@ async fn measure(
             };
             Some(writers::run(plan, write_counts.clone()).await?)
         };
-        let last_id = http::last_event_id(targets[0]).await?;
+        let last_id = last_event_id(targets[0]).await?;
 
         progress.phase("drain");
         for worker in &mut workers {
@@ -310,6 +324,7 @@ async fn measure(
 /// needs (or as asked), each with its own block of source addresses.
 fn fleet_plans(
     options: &RunOptions,
+    dialect: &Dialect,
     targets: &[SocketAddr],
     open_files: u64,
 ) -> anyhow::Result<Vec<FleetPlan>> {
@@ -338,6 +353,7 @@ fn fleet_plans(
                 source_ips: options.source_ips,
                 connect_rate: options.connect_rate / processes as f64,
                 connect_concurrency: options.connect_concurrency.div_ceil(processes),
+                dialect: dialect.clone(),
             };
             first_index += subscribers;
             Ok(plan)

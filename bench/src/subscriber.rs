@@ -1,5 +1,6 @@
-//! One subscriber: opens `GET /api/sse/stream`, then checks every event it
-//! receives against the run's range of ids and times its arrival.
+//! One subscriber: opens the stream (`GET /api/sse/stream` on Herald), then
+//! checks every event it receives against the run's range of ids and times
+//! its arrival.
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -55,7 +56,10 @@ pub async fn run(
     let started = Instant::now();
     let opened = tokio::select! {
         _ = cancel.cancelled() => Err(anyhow::anyhow!("stopped while connecting")),
-        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(spec.target, spec.source)) => {
+        opened = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            open(spec.target, spec.source, &shared.dialect.stream_path),
+        ) => {
             opened.unwrap_or_else(|_| Err(anyhow::anyhow!("no response head within {CONNECT_TIMEOUT:?}")))
         }
     };
@@ -112,12 +116,16 @@ enum Body {
 }
 
 /// Opens the stream; returns it with the body bytes that came with the head.
-async fn open(target: SocketAddr, source: Ipv4Addr) -> anyhow::Result<(TcpStream, Body, Vec<u8>)> {
+async fn open(
+    target: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+) -> anyhow::Result<(TcpStream, Body, Vec<u8>)> {
     let mut stream = http::connect(target, Some(source))
         .await
         .with_context(|| format!("connect from {source} to {target}"))?;
     let request = format!(
-        "GET /api/sse/stream HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut buf = Vec::with_capacity(1024);
@@ -226,6 +234,11 @@ impl sse::Handler for Accounting<'_> {
     }
 
     fn frame(&mut self, frame: Frame<'_>) {
+        if let Some(keep_alive) = &self.shared.dialect.keep_alive_event
+            && frame.event == Some(keep_alive.as_bytes())
+        {
+            return self.comment();
+        }
         if !frame.has_data {
             return;
         }
