@@ -16,7 +16,8 @@
 # libnginx-mod-nchan. By hand only, on an otherwise idle machine: about
 # 10 minutes a round.
 #
-# SCENARIOS=idle,fanout (say) runs only those.
+# SCENARIOS=idle,fanout (say) runs only those; FIRST_ROUND=4 (say) numbers
+# the rounds from there, adding to the results of earlier rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +47,8 @@ run() {
 }
 
 idle=(--subscribers 19000 --writes 0 --hold 30)
-for round in $(seq 1 "$rounds"); do
+first=${FIRST_ROUND:-1}
+for round in $(seq "$first" $((first + rounds - 1))); do
   for build in before after; do
     dir=$before
     [[ $build == after ]] && dir=$after
