@@ -85,7 +85,7 @@ def main():
     print("| server | build | runs | KiB per idle stream | streams per GiB | streams held, with a keep-alive in the hold |")
     print("| --- | --- | --- | --- | --- | --- |")
     for server, build in [
-        ("herald", "before"), ("herald", "after"),
+        ("herald", "before"), ("herald", "after"), ("herald", "rebased"),
         ("baseline", "before"), ("baseline", "after"),
         ("nchan", "peer"),
     ]:
