@@ -71,6 +71,10 @@ for server in herald baseline; do
   done
 done
 
+# The peer, Nchan (apt-get install nginx-light libnginx-mod-nchan): streams
+# only, so the idle scenario only.
+run "idle-19k-nchan" --spawn nchan --subscribers 19000 --writes 0 --hold 30
+
 # PostgreSQL: Herald only (the baseline is SQLite only).
 run "writes-postgres-herald" --spawn herald --database-url "$pg_url" \
   --subscribers 1 --writes 20000 --rate 0 --writers 32

@@ -28,7 +28,10 @@ USAGE:
                              turn, R runs (3), medians and ratios
 
 SERVERS (one of):
-  --spawn herald|baseline    start the servers, each on a free loopback port
+  --spawn herald|baseline|nchan
+                             start the servers, each on a free loopback port;
+                             nchan (nginx with the Nchan module, bench/nchan/)
+                             holds streams only: --writes 0
     --instances K            how many (default 1; more than 1 needs PostgreSQL)
     --database-url URL       PostgreSQL admin URL: a fresh database per run, dropped
                              after (default: a fresh SQLite file)
@@ -36,6 +39,7 @@ SERVERS (one of):
                              unless set here
     --herald-bin PATH        default: `herald` beside this binary
     --baseline-bin PATH      default: `baseline` beside this binary
+    --nginx-bin PATH         default: /usr/sbin/nginx
   --target URL[,URL…]        running servers (http://127.x.x.x:port only)
     --server-pid PID[,PID…]  their processes, for RSS and CPU figures
 
@@ -131,6 +135,7 @@ pub fn parse() -> anyhow::Result<Command> {
     let mut env = Vec::new();
     let mut herald_bin = None;
     let mut baseline_bin = None;
+    let mut nginx_bin = None;
     let mut targets = Vec::new();
     let mut pids = Vec::new();
     let mut subcommand = None;
@@ -173,6 +178,7 @@ pub fn parse() -> anyhow::Result<Command> {
             }
             Long("herald-bin") => herald_bin = Some(parser.value()?.parse()?),
             Long("baseline-bin") => baseline_bin = Some(parser.value()?.parse()?),
+            Long("nginx-bin") => nginx_bin = Some(parser.value()?.parse()?),
             Long("target") => {
                 for url in parser.value()?.string()?.split(',') {
                     targets.push(loopback::target(url.trim())?);
@@ -238,21 +244,33 @@ pub fn parse() -> anyhow::Result<Command> {
             );
             anyhow::ensure!(
                 kind == Kind::Herald || database_url.is_none(),
-                "the baseline runs on SQLite only"
+                "only Herald runs on PostgreSQL"
+            );
+            anyhow::ensure!(
+                kind != Kind::Nchan || o.writes == Some(0),
+                "Nchan has no users API to write to: give --writes 0"
             );
             anyhow::ensure!(
                 kind == Kind::Herald || o.dialect == Dialect::Herald,
-                "the baseline has no Mercure hub"
+                "only Herald has a Mercure hub"
             );
+            if kind == Kind::Nchan {
+                o.dialect = Dialect::Nchan;
+            }
             let binary = match kind {
                 Kind::Herald => herald_bin.map_or_else(|| beside_me("herald"), Ok)?,
                 Kind::Baseline => baseline_bin.map_or_else(|| beside_me("baseline"), Ok)?,
+                Kind::Nchan => nginx_bin.unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx")),
             };
             anyhow::ensure!(
                 binary.is_file(),
-                "{} not found: build it (cargo build --release --workspace) or give --{}-bin",
+                "{} not found: build it (cargo build --release --workspace), install it \
+                 (nginx-light libnginx-mod-nchan) or give --{}-bin",
                 binary.display(),
-                kind.name()
+                match kind {
+                    Kind::Nchan => "nginx",
+                    Kind::Herald | Kind::Baseline => kind.name(),
+                }
             );
             Servers::Spawn(Spawn {
                 kind,

@@ -1,8 +1,9 @@
-//! Which of Herald's streams a run measures: its own (`/api/sse/stream`,
-//! fed by user creates) or its Mercure hub (`/.well-known/mercure`, fed by
-//! Mercure publishes). Subscribers, writers and accounting are the same
-//! for both, so two runs that differ only here compare the two endpoints
-//! under one load.
+//! Which stream a run measures, and how it is fed: Herald's own
+//! (`/api/sse/stream`, fed by user creates, as the baseline's), Herald's
+//! Mercure hub (`/.well-known/mercure`, fed by Mercure publishes), or
+//! Nchan's (`/sub`, idle runs only). Subscribers, writers and accounting
+//! are the same for all, so two runs that differ only here compare two
+//! endpoints under one load.
 
 use std::net::SocketAddr;
 
@@ -21,6 +22,9 @@ const MERCURE_PUBLISHER_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJt
 pub enum Dialect {
     Herald,
     Mercure,
+    /// Nginx with the Nchan module (`bench/nchan/`): no users API, so the
+    /// bench only holds its streams.
+    Nchan,
 }
 
 /// One write of the run, ready to send.
@@ -58,13 +62,14 @@ impl Dialect {
         match self {
             Self::Herald => "herald",
             Self::Mercure => "mercure",
+            Self::Nchan => "nchan",
         }
     }
 
     /// The status that says a write was taken.
     pub fn taken(self) -> u16 {
         match self {
-            Self::Herald => 201,
+            Self::Herald | Self::Nchan => 201,
             Self::Mercure => 200,
         }
     }
@@ -73,7 +78,7 @@ impl Dialect {
     /// envelope's `at`), or the moment the bench sent a Mercure update.
     pub fn latency_from(self) -> &'static str {
         match self {
-            Self::Herald => "commit",
+            Self::Herald | Self::Nchan => "commit",
             Self::Mercure => "sent",
         }
     }
@@ -88,6 +93,16 @@ impl Dialect {
             Self::Mercure => {
                 "/.well-known/mercure?topic=https%3A%2F%2Fbench.example%2Fitems%2F%7Bid%7D"
             }
+            Self::Nchan => "/sub",
+        }
+    }
+
+    /// An event that stands for a keep-alive, besides `:` comments: Nchan's
+    /// pings are `event: ping` frames.
+    pub fn keep_alive_event(self) -> Option<&'static [u8]> {
+        match self {
+            Self::Herald | Self::Mercure => None,
+            Self::Nchan => Some(b"ping"),
         }
     }
 
@@ -96,7 +111,7 @@ impl Dialect {
     /// (every update of the run is published with one token).
     pub fn server_env(self) -> Vec<(String, String)> {
         match self {
-            Self::Herald => Vec::new(),
+            Self::Herald | Self::Nchan => Vec::new(),
             Self::Mercure => vec![
                 (
                     "MERCURE_PUBLISHER_JWT_KEY".to_owned(),
@@ -115,7 +130,8 @@ impl Dialect {
     /// updates have no commit time a subscriber could read.
     pub fn write(self, seq: u64, tag: &str) -> Write {
         match self {
-            Self::Herald => {
+            // Nchan runs are idle (the command line sees to it).
+            Self::Herald | Self::Nchan => {
                 let name = format!("b{tag}_{seq}");
                 Write {
                     path: "/api/v1/users",
@@ -144,11 +160,11 @@ impl Dialect {
     }
 
     /// The id the run's first event follows: Herald's newest log id, or 0
-    /// for the Mercure ids the bench numbers itself.
+    /// for the Mercure ids the bench numbers itself (and Nchan's none).
     pub async fn id_before_run(self, target: SocketAddr) -> anyhow::Result<u64> {
         match self {
             Self::Herald => http::last_event_id(target).await,
-            Self::Mercure => Ok(0),
+            Self::Mercure | Self::Nchan => Ok(0),
         }
     }
 
@@ -157,6 +173,7 @@ impl Dialect {
         match self {
             Self::Herald => http::last_event_id(target).await,
             Self::Mercure => Ok(sent),
+            Self::Nchan => Ok(0),
         }
     }
 }

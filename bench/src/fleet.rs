@@ -47,7 +47,6 @@ impl FleetPlan {
         let targets = self.targets.len();
         Spec {
             index,
-            path: self.dialect.stream_path(),
             target: self.targets[global % targets],
             source: Ipv4Addr::new(
                 127,
@@ -70,6 +69,7 @@ pub enum Phase {
 
 /// State every subscriber of the process reads and updates.
 pub struct Shared {
+    pub dialect: Dialect,
     /// The id before the run's first write.
     first_id: AtomicU64,
     phase: AtomicU8,
@@ -144,6 +144,7 @@ impl Fleet {
     pub fn start(plan: FleetPlan) -> anyhow::Result<Self> {
         anyhow::ensure!(!plan.targets.is_empty(), "no target");
         let shared = Arc::new(Shared {
+            dialect: plan.dialect,
             first_id: AtomicU64::new(NOT_YET),
             phase: AtomicU8::new(Phase::Ramp as u8),
             commit_times: CommitTimes::new(),

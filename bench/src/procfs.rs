@@ -14,6 +14,22 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .with_context(|| format!("no VmRSS for process {pid}"))
 }
 
+/// The processes `pid` started that are still running (nginx's workers).
+/// Each thread lists the children it started itself.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|child| child.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 /// User plus system CPU seconds so far (`utime` + `stime` of `/proc/<pid>/stat`).
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -67,6 +83,11 @@ mod tests {
     #[test]
     fn reads_this_process() -> anyhow::Result<()> {
         assert!(rss_kib(std::process::id())? > 0);
+        let mut child = std::process::Command::new("sleep").arg("5").spawn()?;
+        let children = children(std::process::id());
+        child.kill()?;
+        child.wait()?;
+        assert!(children.contains(&child.id()), "{children:?}");
         assert!(cpu_seconds(std::process::id())? >= 0.0);
         assert!(raise_open_files_limit()? > 0);
         Ok(())

@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::report::{
     Deliveries, KeepAlives, Machine, Report, ServerResources, Settings, Subscribers, Writes,
 };
-use crate::servers::{Servers, SpawnPlan};
+use crate::servers::{Kind, Servers, SpawnPlan};
 use crate::workers::Worker;
 use crate::writers::{self, WriteCounts, WritePlan};
 
@@ -52,10 +52,10 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
             servers.stop(result.is_err()).await;
             let mut report = result?;
             report.server = spawn.kind.name().to_owned();
-            report.database = if spawn.database_url.is_some() {
-                "postgres"
-            } else {
-                "sqlite"
+            report.database = match (spawn.kind, &spawn.database_url) {
+                (Kind::Nchan, _) => "none",
+                (_, Some(_)) => "postgres",
+                (_, None) => "sqlite",
             }
             .to_owned();
             report.settings.server_env =
@@ -291,7 +291,7 @@ async fn measure(
             duplicated: all.duplicated,
             out_of_order: match options.dialect {
                 Dialect::Herald => all.out_of_order,
-                Dialect::Mercure => 0,
+                Dialect::Mercure | Dialect::Nchan => 0,
             },
             orders: all.orders.len(),
             beyond_last: all.beyond_last,

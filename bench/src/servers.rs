@@ -1,5 +1,6 @@
-//! Herald or baseline instances the harness starts itself: free loopback
-//! ports, a fresh database, logs in a temporary directory, and a clean stop.
+//! Herald, baseline or Nchan instances the harness starts itself: free
+//! loopback ports, a fresh database, logs in a temporary directory, and a
+//! clean stop.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -11,16 +12,23 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::http;
+use crate::{http, procfs};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
 
+/// Nchan's configuration (`/work/shared/peers/nchan/`): `{PORT}` and
+/// `{PREFIX}` are filled in per run.
+const NCHAN_CONFIG: &str = include_str!("../nchan/nginx.conf.tmpl");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Herald,
     Baseline,
+    /// nginx with the Nchan module, the peer of BENCHMARKS.md: streams only
+    /// (it has no users API and no event log), so idle runs only.
+    Nchan,
 }
 
 impl Kind {
@@ -28,6 +36,7 @@ impl Kind {
         match self {
             Kind::Herald => "herald",
             Kind::Baseline => "baseline",
+            Kind::Nchan => "nchan",
         }
     }
 }
@@ -39,7 +48,8 @@ impl std::str::FromStr for Kind {
         match name {
             "herald" => Ok(Kind::Herald),
             "baseline" => Ok(Kind::Baseline),
-            _ => anyhow::bail!("--spawn takes herald or baseline, not {name}"),
+            "nchan" => Ok(Kind::Nchan),
+            _ => anyhow::bail!("--spawn takes herald, baseline or nchan, not {name}"),
         }
     }
 }
@@ -56,6 +66,7 @@ pub struct SpawnPlan {
 }
 
 struct Server {
+    kind: Kind,
     child: Child,
     addr: SocketAddr,
     log: PathBuf,
@@ -91,6 +102,9 @@ impl Servers {
     }
 
     async fn start(&mut self, plan: &SpawnPlan) -> anyhow::Result<()> {
+        if plan.kind == Kind::Nchan {
+            return self.start_nchan(plan).await;
+        }
         let database_url = match &plan.admin_database_url {
             Some(admin_url) => {
                 let name = format!("herald_bench_{}", uuid::Uuid::now_v7().simple());
@@ -135,7 +149,12 @@ impl Servers {
             let child = command
                 .spawn()
                 .with_context(|| format!("cannot start {}", plan.binary.display()))?;
-            self.servers.push(Server { child, addr, log });
+            self.servers.push(Server {
+                kind: plan.kind,
+                child,
+                addr,
+                log,
+            });
             // One at a time: instances starting together on a fresh
             // PostgreSQL database race each other's migrations.
             if let Some(server) = self.servers.last_mut() {
@@ -145,15 +164,65 @@ impl Servers {
         Ok(())
     }
 
+    /// nginx in the foreground with the Nchan configuration, its files in
+    /// the run's directory.
+    async fn start_nchan(&mut self, plan: &SpawnPlan) -> anyhow::Result<()> {
+        anyhow::ensure!(plan.instances == 1, "one Nchan instance only");
+        let addr = free_port()?;
+        let prefix = self.dir.path().join("nchan");
+        std::fs::create_dir_all(&prefix)?;
+        let prefix_str = prefix
+            .to_str()
+            .context("the temporary directory's path is not UTF-8")?;
+        let config = NCHAN_CONFIG
+            .replace("{PORT}", &addr.port().to_string())
+            .replace("{PREFIX}", prefix_str);
+        let config_path = prefix.join("nginx.conf");
+        std::fs::write(&config_path, config)?;
+        let log = prefix.join("error.log");
+        let output = File::create(self.dir.path().join("nchan-0.log"))?;
+        let mut command = Command::new(&plan.binary);
+        command
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-p")
+            .arg(&prefix)
+            .args(["-g", "daemon off;"])
+            .current_dir(&prefix)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output);
+        end_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", plan.binary.display()))?;
+        self.servers.push(Server {
+            kind: plan.kind,
+            child,
+            addr,
+            log,
+        });
+        if let Some(server) = self.servers.last_mut() {
+            wait_ready(server).await?;
+        }
+        Ok(())
+    }
+
     pub fn targets(&self) -> Vec<SocketAddr> {
         self.servers.iter().map(|server| server.addr).collect()
     }
 
+    /// The servers' processes; for nginx, its master and its workers.
     pub fn pids(&self) -> Vec<u32> {
-        self.servers
-            .iter()
-            .map(|server| server.child.id())
-            .collect()
+        let mut pids = Vec::new();
+        for server in &self.servers {
+            let pid = server.child.id();
+            pids.push(pid);
+            if server.kind == Kind::Nchan {
+                pids.extend(procfs::children(pid));
+            }
+        }
+        pids
     }
 
     /// SIGTERM, then SIGKILL for any that has not exited in time; drops the
@@ -201,8 +270,14 @@ async fn wait_ready(server: &mut Server) -> anyhow::Result<()> {
                 log_tail(&server.log)
             );
         }
-        if let Ok(response) = http::get(server.addr, "/readyz", Duration::from_secs(2)).await
-            && response.status == 200
+        // nginx is ready once it answers at all (`GET /pub`: the channel's
+        // state, 404 while it has none).
+        let (path, ready) = match server.kind {
+            Kind::Nchan => ("/pub", 100..600),
+            Kind::Herald | Kind::Baseline => ("/readyz", 200..201),
+        };
+        if let Ok(response) = http::get(server.addr, path, Duration::from_secs(2)).await
+            && ready.contains(&response.status)
         {
             return Ok(());
         }
@@ -271,6 +346,16 @@ async fn drop_database(database: &ScratchDatabase) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nchan_is_spawned_from_its_template() -> anyhow::Result<()> {
+        assert_eq!("nchan".parse::<Kind>()?, Kind::Nchan);
+        assert!("nginx".parse::<Kind>().is_err());
+        // Everything the run fills in is a placeholder of the template.
+        assert!(NCHAN_CONFIG.contains("listen 127.0.0.1:{PORT}"));
+        assert!(NCHAN_CONFIG.contains("pid {PREFIX}/nginx.pid"));
+        Ok(())
+    }
 
     #[test]
     fn swaps_the_database_name() -> anyhow::Result<()> {

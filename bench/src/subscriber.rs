@@ -32,8 +32,6 @@ thread_local! {
 pub struct Spec {
     /// The subscriber's index within its process.
     pub index: usize,
-    /// The stream's request target.
-    pub path: &'static str,
     pub target: SocketAddr,
     pub source: Ipv4Addr,
 }
@@ -57,7 +55,7 @@ pub async fn run(
     let started = Instant::now();
     let opened = tokio::select! {
         _ = cancel.cancelled() => Err(anyhow::anyhow!("stopped while connecting")),
-        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(spec.target, spec.source, spec.path)) => {
+        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(spec.target, spec.source, shared.dialect.stream_path())) => {
             opened.unwrap_or_else(|_| Err(anyhow::anyhow!("no response head within {CONNECT_TIMEOUT:?}")))
         }
     };
@@ -232,6 +230,11 @@ impl sse::Handler for Accounting<'_> {
     }
 
     fn frame(&mut self, frame: Frame<'_>) {
+        if let Some(keep_alive) = self.shared.dialect.keep_alive_event()
+            && frame.event == Some(keep_alive)
+        {
+            return self.comment();
+        }
         if !frame.has_data {
             return;
         }
