@@ -75,6 +75,9 @@ done
 # only, so the idle scenario only.
 run "idle-19k-nchan" --spawn nchan --subscribers 19000 --writes 0 --hold 30
 
+# Herald's Mercure hub under the fan-out's load (Herald only).
+run "fanout-5k-mercure" --spawn herald --stream mercure --subscribers 5000 --writes 1000 --rate 200
+
 # PostgreSQL: Herald only (the baseline is SQLite only).
 run "writes-postgres-herald" --spawn herald --database-url "$pg_url" \
   --subscribers 1 --writes 20000 --rate 0 --writers 32
@@ -87,6 +90,20 @@ if [[ -z "$only" || sql-writes == *$only* ]]; then
   python3 bench/sql_writes.py | tee "$results/sql-writes-sqlite.json" || failed+=(sql-writes-sqlite)
   python3 bench/sql_writes.py --database-url "$pg_url" | tee "$results/sql-writes-postgres.json" ||
     failed+=(sql-writes-postgres)
+fi
+# A live table (herald watch), the same table unwatched, and one statement of
+# 20,000 rows into each.
+if [[ -z "$only" || live-tables == *$only* ]]; then
+  echo "=== live-tables"
+  for table in orders unwatched; do
+    for url in "" "$pg_url"; do
+      name="live-tables-$table-$([[ -n "$url" ]] && echo postgres || echo sqlite)"
+      python3 bench/sql_writes.py ${url:+--database-url "$url"} --table "$table" | tee "$results/$name.json" ||
+        failed+=("$name")
+      python3 bench/sql_writes.py ${url:+--database-url "$url"} --table "$table" --bulk 20000 |
+        tee "$results/$name-bulk.json" || failed+=("$name-bulk")
+    done
+  done
 fi
 
 # Debian's python3-matplotlib lives beside /usr/bin/python3, which may not be
