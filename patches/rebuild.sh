@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Herald's patched copies of released crates (see README, "Patched
-# dependencies"). Each copy patches/<name>/ is the crate exactly as crates.io
-# released it plus patches/<name>.diff; this script is the only way they are
-# made:
+# Herald's patched copies of released crates (see docs/operations.md,
+# "Patched dependencies"). Each copy patches/<name>/ is the crate exactly as
+# crates.io released it plus patches/<name>.diff; this script is the only way
+# they are made:
 #
 #   patches/rebuild.sh           rebuild every copy from the released crate and its diff
 #   patches/rebuild.sh --check   fail if a copy differs from released crate + diff (CI)

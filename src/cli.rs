@@ -22,7 +22,7 @@ use crate::domain::TopicPattern;
     long_about = "Realtime CRUD: every committed write to users, and to any table `herald watch` \
         makes live, becomes one event that browsers receive over Server-Sent Events, in order, \
         across reconnects and restarts.\n\nSettings come from the environment (and a .env file): \
-        DATABASE_URL, BIND_ADDR, JWT_SECRET, …; see the Configuration section of README.md.",
+        DATABASE_URL, BIND_ADDR, JWT_SECRET, …; see docs/configuration.md.",
     after_help = "Without a command, herald serves."
 )]
 pub struct Cli {

@@ -372,7 +372,7 @@ fn serve(
     // 32 KiB or more after a burst. Smaller writes cost nothing measurable.
     .h1_write_buffer_size(WRITE_BUFFER_BYTES)
     // An idle stream then holds neither of its connection's 8 KiB buffers
-    // (patches/actix-http: README, Patched dependencies).
+    // (patches/actix-http: docs/operations.md, Patched dependencies).
     .h1_release_idle_buffers(true)
     .client_request_timeout(settings.request_head_timeout)
     .disable_signals()

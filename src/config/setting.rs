@@ -13,7 +13,8 @@ use crate::auth::MIN_SECRET_BYTES;
 pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// A variable's name, default and accepted values. Parsing, error messages
-/// and the check of `.env.example` and the README all read them from here.
+/// and the check of `.env.example` and `docs/configuration.md` all read them
+/// from here.
 #[derive(Debug)]
 pub struct Setting {
     pub name: &'static str,

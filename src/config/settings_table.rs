@@ -1,6 +1,6 @@
 //! Every environment variable Herald reads, each written once: `Settings` is
-//! parsed from these, and tests hold `.env.example` and the README's
-//! Configuration table to them.
+//! parsed from these, and tests hold `.env.example` and the manual's
+//! Configuration table (`docs/configuration.md`) to them.
 
 use super::setting::{Accepts, Setting};
 
@@ -270,7 +270,7 @@ mod tests {
     ];
 
     /// A variable as a document lists it: its default, and the text that
-    /// describes it (`.env.example`'s comment, the README's meaning).
+    /// describes it (`.env.example`'s comment, the manual's meaning).
     struct Listed {
         name: String,
         default: String,
@@ -301,15 +301,16 @@ mod tests {
         listed
     }
 
-    /// The rows of the README's Configuration table: `` `NAME` | `default`
-    /// | meaning ``, where a default cell that starts with "empty" (and says
-    /// what that means) stands for an empty default.
-    fn readme() -> Vec<Listed> {
-        include_str!("../../README.md")
+    /// The rows of the Configuration table in `docs/configuration.md` (under
+    /// its `# Configuration` heading, up to the next heading): `` `NAME` |
+    /// `default` | meaning ``, where a default cell that starts with "empty"
+    /// (and says what that means) stands for an empty default.
+    fn manual() -> Vec<Listed> {
+        include_str!("../../docs/configuration.md")
             .lines()
-            .skip_while(|line| *line != "## Configuration")
+            .skip_while(|line| *line != "# Configuration")
             .skip(1)
-            .take_while(|line| !line.starts_with("## "))
+            .take_while(|line| !line.starts_with('#'))
             .filter(|line| line.starts_with("| `"))
             .map(|line| {
                 let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
@@ -411,8 +412,8 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_setting_with_its_default_and_range() {
-        let differences = differences("README.md", &readme(), '–');
+    fn the_manual_lists_every_setting_with_its_default_and_range() {
+        let differences = differences("docs/configuration.md", &manual(), '–');
         assert!(differences.is_empty(), "{differences:#?}");
     }
 }

@@ -176,7 +176,7 @@ const LOGGED: usize = 600;
 /// the CPU that the replays and their parsing take, a few hundred
 /// milliseconds on two shared cores in a debug build.
 const UNDER_REPLAYS: Duration = Duration::from_secs(5);
-/// Connections in the database pool (the README's number).
+/// Connections in the database pool (the number `docs/scaling.md` gives).
 const POOL: f64 = 11.0;
 /// Far longer than the replays take: past this the test fails rather than
 /// wait for a server that stopped answering.

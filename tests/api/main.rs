@@ -15,6 +15,7 @@ mod concurrency;
 mod database;
 mod database_defaults;
 mod disk_full;
+mod docs_links;
 mod errors;
 mod events;
 mod frozen_peer;

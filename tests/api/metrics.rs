@@ -91,7 +91,7 @@ async fn scrape_accepting(
     Ok(response.text().await?)
 }
 
-/// `(family, type)` of every metric the README lists.
+/// `(family, type)` of every metric `docs/operations.md` lists.
 const DOCUMENTED: [(&str, &str); 11] = [
     ("http_requests", "counter"),
     ("http_request_duration_seconds", "histogram"),

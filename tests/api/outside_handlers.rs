@@ -157,7 +157,7 @@ async fn a_cors_refusal_is_json_and_allowed_origins_are_normalised() -> TestResu
 
 /// actix-http answers these itself, before any of Herald's code runs: with
 /// the right status, an empty body, and the connection closed (see the
-/// README's errors).
+/// errors in `docs/reference.md`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heads_that_do_not_parse_are_refused_by_the_framework() -> TestResult {
     let app = spawn_app_with(&Backend::Sqlite, &[]).await;

@@ -100,7 +100,7 @@ async fn a_head_that_stalls_is_408() -> TestResult {
     let response = connection.read_to_close().await?;
     let took = started.elapsed();
     // actix-http answers this itself, before any of Herald's code runs: an
-    // empty body (see the README's errors).
+    // empty body (see the errors in `docs/reference.md`).
     assert!(response.starts_with("HTTP/1.1 408 "), "{response}");
     // actix-http dates its deadlines by a clock it updates every 500 ms, so
     // the answer may come up to that much before the timeout: not at once,
