@@ -195,16 +195,8 @@ pub async fn watch(request: &WatchRequest, database: &DatabaseConfig) -> Outcome
             .collect());
     };
     let change = Watch {
-        scope: match (&request.scope, request.no_scope) {
-            (Some(scope), _) => Change::Set(scope.clone()),
-            (None, true) => Change::Clear,
-            (None, false) => Change::Keep,
-        },
-        hide: match (&request.hide, request.no_hide) {
-            (Some(hide), _) => Change::Set(hide.clone()),
-            (None, true) => Change::Clear,
-            (None, false) => Change::Keep,
-        },
+        scope: Change::asked(request.scope.clone(), request.no_scope),
+        hide: Change::asked(request.hide.clone(), request.no_hide),
     };
     let live = live_tables::watch(&db, table, &change)
         .await

@@ -59,11 +59,7 @@ fn settings() -> Result<Settings, ExitCode> {
 
 /// The database the server would use.
 fn database() -> Result<DatabaseConfig, ExitCode> {
-    let settings = settings()?;
-    Ok(DatabaseConfig::new(
-        settings.database_url.expose(),
-        settings.sqlite_busy_timeout,
-    ))
+    Ok(DatabaseConfig::of(&settings()?))
 }
 
 async fn serve() -> ExitCode {

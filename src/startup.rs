@@ -59,8 +59,7 @@ impl Application {
             .as_ref()
             .map(crate::tls::server_config)
             .transpose()?;
-        let database =
-            DatabaseConfig::new(settings.database_url.expose(), settings.sqlite_busy_timeout);
+        let database = DatabaseConfig::of(&settings);
         let db = db::connect(&database)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database_url))?;
@@ -82,17 +81,16 @@ impl Application {
         let tasks = Tasks::new(shutdown.clone(), metrics.task_restarts().clone());
         let disk = DiskSpace::of(&db, settings.min_free_disk_mb);
         let (writer, writer_task) = Writer::spawn(database, disk.clone());
-        let listener_state =
-            start_background_tasks(&tasks, &settings, &db, &notifier, &writer, &shutdown);
+        let listener_state = start_background_tasks(&tasks, &settings, &db, &notifier, &writer);
         let presence = settings
             .mercure
             .as_ref()
             .filter(|hub| hub.subscriptions)
             .map(|_| Presence::new(writer.clone(), notifier.clone()));
         if let Some(presence) = &presence {
-            let (presence, pool, stop) = (presence.clone(), db.clone(), shutdown.clone());
-            tasks.supervise("mercure presence", move || {
-                presence.clone().run(pool.clone(), stop.clone())
+            let (presence, pool) = (presence.clone(), db.clone());
+            tasks.supervise("mercure presence", move |stop| {
+                presence.clone().run(pool.clone(), stop)
             });
         }
         let open_files = crate::open_files::raise_open_files_limit();
@@ -221,41 +219,37 @@ fn start_background_tasks(
     db: &DatabaseConnection,
     notifier: &Arc<SseNotifier>,
     writer: &Writer,
-    shutdown: &CancellationToken,
 ) -> Option<Arc<ListenerState>> {
-    let (keep_alive, feed, stop) = (settings.sse_keep_alive, notifier.clone(), shutdown.clone());
-    tasks.supervise("feed", move || {
-        feed.clone().run_feed(keep_alive, stop.clone())
+    let (keep_alive, feed) = (settings.sse_keep_alive, notifier.clone());
+    tasks.supervise("feed", move |stop| feed.clone().run_feed(keep_alive, stop));
+    let relay = notifier.clone();
+    tasks.supervise("relay", move |stop| run_relay(relay.clone(), stop));
+    let (pruner, pool, retention) = (writer.clone(), db.clone(), settings.event_retention);
+    tasks.supervise("pruner", move |stop| {
+        retention::run_pruner(pruner.clone(), pool.clone(), retention, stop)
     });
-    let (relay, stop) = (notifier.clone(), shutdown.clone());
-    tasks.supervise("relay", move || run_relay(relay.clone(), stop.clone()));
-    let (pruner, pool) = (writer.clone(), db.clone());
-    let (retention, stop) = (settings.event_retention, shutdown.clone());
-    tasks.supervise("pruner", move || {
-        retention::run_pruner(pruner.clone(), pool.clone(), retention, stop.clone())
-    });
-    let (keeper, pool, stop) = (writer.clone(), db.clone(), shutdown.clone());
-    tasks.supervise("live tables", move || {
-        live_tables::keeper::keep(keeper.clone(), pool.clone(), stop.clone())
+    let (keeper, pool) = (writer.clone(), db.clone());
+    tasks.supervise("live tables", move |stop| {
+        live_tables::keeper::keep(keeper.clone(), pool.clone(), stop)
     });
     if db.get_database_backend() != DbBackend::Postgres {
-        let (watched, waker, stop) = (db.clone(), notifier.clone(), shutdown.clone());
-        tasks.supervise("commit watch", move || {
+        let (watched, waker) = (db.clone(), notifier.clone());
+        tasks.supervise("commit watch", move |stop| {
             let waker = waker.clone();
-            commit_watch::watch_commits(watched.clone(), move || waker.wake_relay(), stop.clone())
+            commit_watch::watch_commits(watched.clone(), move || waker.wake_relay(), stop)
         });
         return None;
     }
     let state = Arc::new(ListenerState::default());
     let (pool, listening) = (db.get_postgres_connection_pool().clone(), state.clone());
-    let (waker, stop) = (notifier.clone(), shutdown.clone());
-    tasks.supervise("listener", move || {
+    let waker = notifier.clone();
+    tasks.supervise("listener", move |stop| {
         let waker = waker.clone();
         listener::run_listener(
             pool.clone(),
             listening.clone(),
             move || waker.wake_relay(),
-            stop.clone(),
+            stop,
         )
     });
     Some(state)

@@ -49,12 +49,17 @@ struct Supervision {
 impl Supervision {
     /// Starts a run of `task` as a task of its own, so that a panic or an
     /// abort ends only this run.
-    fn start<F, Fut>(&self, name: &'static str, task: &F) -> JoinHandle<()>
+    fn start<F, Fut>(
+        &self,
+        name: &'static str,
+        task: &F,
+        stop: &CancellationToken,
+    ) -> JoinHandle<()>
     where
-        F: Fn() -> Fut,
+        F: Fn(CancellationToken) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let run = tokio::spawn(task());
+        let run = tokio::spawn(task(stop.clone()));
         lock(&self.runs).insert(name, run.abort_handle());
         run
     }
@@ -128,11 +133,11 @@ impl Tasks {
         *lock(&self.supervision.first_backoff) = first;
     }
 
-    /// Runs `task()` until the stop token is cancelled, starting it again
-    /// whenever it ends before that.
+    /// Runs `task(stop)` until the stop token is cancelled, starting it
+    /// again whenever it ends before that; each run is handed the token.
     pub fn supervise<F, Fut>(&self, name: &'static str, task: F)
     where
-        F: Fn() -> Fut + Send + 'static,
+        F: Fn(CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (stop, health, supervision) = (
@@ -142,7 +147,7 @@ impl Tasks {
         );
         // The first run starts here rather than in the supervisor, so that
         // a task can be aborted as soon as it is supervised.
-        let mut run = supervision.start(name, &task);
+        let mut run = supervision.start(name, &task, &stop);
         self.tracker.spawn(async move {
             let mut failures = 0;
             loop {
@@ -172,7 +177,7 @@ impl Tasks {
                 health.down.send_modify(|down| {
                     down.remove(name);
                 });
-                run = supervision.start(name, &task);
+                run = supervision.start(name, &task, &stop);
             }
         });
     }

@@ -18,8 +18,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
 
-/// Nchan's configuration (`/work/shared/peers/nchan/`): `{PORT}` and
-/// `{PREFIX}` are filled in per run.
+/// Nchan's configuration, `bench/nchan/nginx.conf.tmpl` built into the
+/// binary: `{PORT}` and `{PREFIX}` are filled in per run.
 const NCHAN_CONFIG: &str = include_str!("../nchan/nginx.conf.tmpl");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,6 @@ impl Servers {
                 .dir
                 .path()
                 .join(format!("{}-{instance}.log", plan.kind.name()));
-            let output = File::create(&log)?;
             let mut command = Command::new(&plan.binary);
             command
                 // Herald reads a `.env` in its working directory: not ours.
@@ -141,25 +140,10 @@ impl Servers {
                 .env("DATABASE_URL", &database_url)
                 .env("BIND_ADDR", addr.to_string())
                 .env("SSE_KEEP_ALIVE_SECS", "5")
-                .envs(plan.env.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::null())
-                .stdout(output.try_clone()?)
-                .stderr(output);
-            end_with_parent(&mut command);
-            let child = command
-                .spawn()
-                .with_context(|| format!("cannot start {}", plan.binary.display()))?;
-            self.servers.push(Server {
-                kind: plan.kind,
-                child,
-                addr,
-                log,
-            });
+                .envs(plan.env.iter().map(|(k, v)| (k, v)));
             // One at a time: instances starting together on a fresh
             // PostgreSQL database race each other's migrations.
-            if let Some(server) = self.servers.last_mut() {
-                wait_ready(server).await?;
-            }
+            self.launch(plan, command, addr, &log, &log).await?;
         }
         Ok(())
     }
@@ -179,8 +163,7 @@ impl Servers {
             .replace("{PREFIX}", prefix_str);
         let config_path = prefix.join("nginx.conf");
         std::fs::write(&config_path, config)?;
-        let log = prefix.join("error.log");
-        let output = File::create(self.dir.path().join("nchan-0.log"))?;
+        let output = self.dir.path().join("nchan-0.log");
         let mut command = Command::new(&plan.binary);
         command
             .arg("-c")
@@ -188,7 +171,25 @@ impl Servers {
             .arg("-p")
             .arg(&prefix)
             .args(["-g", "daemon off;"])
-            .current_dir(&prefix)
+            .current_dir(&prefix);
+        self.launch(plan, command, addr, &output, &prefix.join("error.log"))
+            .await
+    }
+
+    /// Starts `command` (the plan's binary with its arguments and
+    /// environment) with its output to `output`, as one of the run's servers
+    /// on `addr`, and waits until it is ready; `log` is the file whose tail
+    /// tells why it was not.
+    async fn launch(
+        &mut self,
+        plan: &SpawnPlan,
+        mut command: Command,
+        addr: SocketAddr,
+        output: &Path,
+        log: &Path,
+    ) -> anyhow::Result<()> {
+        let output = File::create(output)?;
+        command
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output);
@@ -200,7 +201,7 @@ impl Servers {
             kind: plan.kind,
             child,
             addr,
-            log,
+            log: log.to_path_buf(),
         });
         if let Some(server) = self.servers.last_mut() {
             wait_ready(server).await?;

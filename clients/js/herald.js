@@ -535,10 +535,10 @@ export function connect({ url, token, shareAcrossTabs = true } = {}) {
     if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
       throw new TypeError(`herald: not a table name: ${name}`);
     }
-    const scoped = scope !== undefined;
-    return collection(`table ${name} ${scoped ? topicSegment(scope) : ''}`, {
-      path: `${TABLES}${name}${scoped ? `?scope=${encodeURIComponent(topicSegment(scope))}` : ''}`,
-      topics: [scoped ? `${name}/${topicSegment(scope)}/*` : `${name}/*`],
+    const segment = scope === undefined ? undefined : topicSegment(scope);
+    return collection(`table ${name} ${segment ?? ''}`, {
+      path: `${TABLES}${name}${segment === undefined ? '' : `?scope=${encodeURIComponent(segment)}`}`,
+      topics: [segment === undefined ? `${name}/*` : `${name}/${segment}/*`],
       page: (body, put) => body.items.forEach((row, i) => put(body.keys[i], row)),
       apply(items, { data: { event, data } }) {
         if (data.table !== name) return;

@@ -5,7 +5,6 @@
 //! `exp` or `nbf` given is checked without leeway, and the legacy claim
 //! `https://mercure.rocks/` stands for `mercure` when present.
 
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -93,13 +92,7 @@ impl MercureKeys {
             Role::Publisher => &self.publisher,
             Role::Subscriber => &self.subscriber,
         };
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                _ => TokenError::Malformed(error.to_string()),
-            })?
-            .claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)?.claims;
         // RFC 7519 expires a token *at* `exp`; jsonwebtoken only after it, so
         // a stream ended at `exp` could be reopened within that second.
         if claims

@@ -64,6 +64,17 @@ pub enum TokenError {
     Malformed(String),
 }
 
+/// Why jsonwebtoken refused a token, for Herald's tokens and Mercure's.
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(error: jsonwebtoken::errors::Error) -> Self {
+        match error.kind() {
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::InvalidSignature => Self::BadSignature,
+            _ => Self::Malformed(error.to_string()),
+        }
+    }
+}
+
 impl TokenKeys {
     pub fn new(secret: &SecretString) -> Self {
         let secret = secret.expose_secret().as_bytes();
@@ -107,12 +118,7 @@ impl TokenKeys {
 
     /// The principal a token stands for.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                _ => TokenError::Malformed(error.to_string()),
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
         let claims = data.claims;
         if let Some(problem) = subject_problem(&claims.sub) {
             return Err(TokenError::Malformed(problem));

@@ -50,6 +50,11 @@ impl DatabaseConfig {
         }
     }
 
+    /// The database `settings` name.
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self::new(settings.database_url.expose(), settings.sqlite_busy_timeout)
+    }
+
     /// The pool for everything but commits.
     pub async fn open_pool(&self) -> Result<DatabaseConnection, DbErr> {
         Database::connect(self.options(POOL_CONNECTIONS)).await

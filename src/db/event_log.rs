@@ -119,12 +119,13 @@ pub(super) async fn last_id(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
         conn.get_database_backend(),
         "SELECT last_id FROM event_counter WHERE id = 1",
     );
-    read_counter(conn.query_one_raw(statement).await?)
+    read_counter(conn.query_one_raw(statement).await?, "last_id")
 }
 
-fn read_counter(row: Option<sea_orm::QueryResult>) -> Result<i64, DbErr> {
+/// `column` of the row read from the counter, which is always there.
+fn read_counter(row: Option<sea_orm::QueryResult>, column: &str) -> Result<i64, DbErr> {
     row.ok_or_else(|| DbErr::RecordNotFound("the event_counter row".to_owned()))?
-        .try_get("", "last_id")
+        .try_get("", column)
 }
 
 /// Appends the event `draft` becomes under the next id of the counter, as
@@ -145,11 +146,7 @@ pub(super) async fn append(
             "SELECT last_id + 1 AS id FROM event_counter WHERE id = 1"
         },
     );
-    let id = txn
-        .query_one_raw(next)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("the event_counter row".to_owned()))?
-        .try_get("", "id")?;
+    let id = read_counter(txn.query_one_raw(next).await?, "id")?;
     let event = LoggedEvent::new(id, draft).map_err(|error| DbErr::Json(error.to_string()))?;
     event::Entity::insert(event::ActiveModel {
         id: Set(event.id),

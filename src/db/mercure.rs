@@ -20,23 +20,13 @@ use crate::domain::{EventDraft, Topic};
 /// The envelope's `event` of an update.
 pub const UPDATE_EVENT: &str = "mercure_update";
 
-/// What publishing came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Published {
-    /// Appended with this log id.
-    Appended(i64),
-    /// The same update was published before with this id: a publisher's
-    /// retry, answered with the id again and appended once.
-    Again,
-}
-
-/// Appends `update`, its id reserved; `Error::MercureIdTaken` if another
-/// update holds the id.
+/// Appends `update`, its id reserved, unless the same update holds it
+/// already; `Error::MercureIdTaken` if another update does.
 pub async fn publish(
     writer: &Writer,
     announce: Arc<dyn Announce>,
     update: Update,
-) -> Result<Published, Error> {
+) -> Result<(), Error> {
     writer
         .write(announce, move |txn, slot| {
             let update = update.clone();
@@ -67,8 +57,10 @@ pub async fn publish(
                         .await?
                         .map(|row| row.try_get("", "fingerprint"))
                         .transpose()?;
+                    // The same update published before: a publisher's
+                    // retry, answered with the id again and appended once.
                     return if held.as_deref() == Some(update.fingerprint().as_str()) {
-                        Ok(Change::Nothing(Published::Again))
+                        Ok(Change::Nothing(()))
                     } else {
                         Err(Error::MercureIdTaken(update.id.clone()))
                     };
@@ -80,7 +72,7 @@ pub async fn publish(
                     vec![id.into(), update.id.clone().into()],
                 ))
                 .await?;
-                Ok(Change::Made(Published::Appended(id)))
+                Ok(Change::Made(()))
             })
         })
         .await
@@ -115,8 +107,9 @@ pub(super) async fn position(
 }
 
 /// The newest retained updates, newest first, at most `limit` of them: for
-/// telling a subscriber which one it would have had last.
-pub(super) async fn newest(db: &DatabaseConnection, limit: u64) -> Result<Vec<Update>, Error> {
+/// telling a subscriber which one it would have had last. Generic over the
+/// connection so that a listing reads it in its own snapshot.
+pub(super) async fn newest(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Update>, Error> {
     let rows = db
         .query_all_raw(statement(
             db,

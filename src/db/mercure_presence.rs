@@ -11,18 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, QueryResult, TransactionTrait,
-    Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Value};
 use serde_json::json;
 
 use super::Error;
 use super::announce::Announce;
 use super::mercure;
 use super::writer::{Change, Writer};
-use crate::db::statement::statement;
-use crate::domain::Topic;
+use crate::db::statement::{begin_snapshot, statement};
 use crate::domain::mercure::{HUB_PATH, Update};
 
 /// How long an instance's rows stand without its word.
@@ -94,13 +90,20 @@ impl Subscription {
         document
     }
 
-    /// Its event: a private update on its own id, which a presence watcher
-    /// subscribes to (`/.well-known/mercure/subscriptions{/topic}{/subscriber}`).
-    fn event(&self, active: bool) -> Update {
+    /// The document standing alone, as its event and the API's answer for
+    /// one subscription hold it: with the `@context` a list carries once.
+    pub fn linked_document(&self, active: bool) -> serde_json::Value {
         let mut document = self.document(active);
         if let Some(object) = document.as_object_mut() {
             object.insert("@context".to_owned(), json!("https://mercure.rocks/"));
         }
+        document
+    }
+
+    /// Its event: a private update on its own id, which a presence watcher
+    /// subscribes to (`/.well-known/mercure/subscriptions{/topic}{/subscriber}`).
+    fn event(&self, active: bool) -> Update {
+        let document = self.linked_document(active);
         Update {
             id: format!("urn:uuid:{}", uuid::Uuid::now_v7()),
             topics: vec![self.id.clone()],
@@ -293,19 +296,11 @@ pub async fn list(
     db: &DatabaseConnection,
     listing: &Listing,
 ) -> Result<(Vec<Subscription>, String), Error> {
-    let isolation = (db.get_database_backend() == DbBackend::Postgres)
-        .then_some(IsolationLevel::RepeatableRead);
-    let txn = db.begin_with_config(isolation, None).await?;
-    let newest = txn
-        .query_one_raw(statement(
-            &txn,
-            "SELECT payload FROM events WHERE topic = $1 ORDER BY id DESC LIMIT 1",
-            vec![Topic::mercure_hub().as_str().into()],
-        ))
+    let txn = begin_snapshot(db).await?;
+    let newest = mercure::newest(&txn, 1)
         .await?
-        .map(|row| row.try_get::<String>("", "payload"))
-        .transpose()?
-        .and_then(|payload| mercure::update_of(&payload))
+        .into_iter()
+        .next()
         .map_or_else(|| "earliest".to_owned(), |update| update.id);
     let mut sql =
         "SELECT id, subscriber, topic, payload FROM mercure_subscriptions WHERE true".to_owned();

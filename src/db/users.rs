@@ -8,9 +8,7 @@ use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbBackend};
 
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseTransaction;
@@ -18,6 +16,7 @@ use sea_orm::DatabaseTransaction;
 use super::Error;
 use super::entities::user;
 use super::event_log;
+use super::statement::begin_snapshot;
 use super::writer::{Joined, joined::RowOutcomes};
 use crate::domain::{Email, NewUser, Topic, User, UserId, UserName};
 
@@ -80,11 +79,7 @@ pub(super) async fn page_as_of_event(
     after: Option<UserId>,
     limit: u64,
 ) -> Result<(Vec<User>, i64), DbErr> {
-    // SQLite reads one snapshot per transaction anyway; PostgreSQL's default
-    // takes one per statement.
-    let isolation = (db.get_database_backend() == DbBackend::Postgres)
-        .then_some(IsolationLevel::RepeatableRead);
-    let txn = db.begin_with_config(isolation, None).await?;
+    let txn = begin_snapshot(db).await?;
     let last_event_id = event_log::last_id(&txn).await?;
     let users = page(&txn, after, limit).await?;
     txn.commit().await?;

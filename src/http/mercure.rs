@@ -21,10 +21,10 @@ use super::error::{
 };
 use super::publish_rate::PublishRate;
 use super::request_body::RequestBody;
-use super::stream::refused;
+use super::stream::{event_stream, refused};
 use crate::auth::mercure::{MercureGrant, MercureKeys, Role};
 use crate::auth::{Credential, TokenError};
-use crate::db::mercure::{self, Published};
+use crate::db::mercure;
 use crate::db::mercure_presence::{
     Listing, Presence, Subscription as PresentSubscription, subscriptions_path,
 };
@@ -212,18 +212,9 @@ pub async fn publish(
     let publisher: String = std::iter::once("mercure ".to_owned())
         .chain(digest[..16].iter().map(|byte| format!("{byte:02x}")))
         .collect();
-    rate.admit(&publisher)
-        .map_err(|wait| ApiError::TooManyRequests {
-            message: "this token has published as many updates as it may this minute \
-                      (MAX_PUBLISH_PER_MINUTE); retry later"
-                .to_owned(),
-            retry_after_secs: u32::try_from(wait.as_millis().div_ceil(1000).max(1))
-                .unwrap_or(u32::MAX),
-        })?;
+    rate.admit(&publisher, "updates")?;
     let id = update.id.clone();
-    match mercure::publish(&writer, notifier.into_inner(), update).await? {
-        Published::Appended(_) | Published::Again => {}
-    }
+    mercure::publish(&writer, notifier.into_inner(), update).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(id))
@@ -367,30 +358,19 @@ pub async fn subscribe(
         local: Some(notifier.local_wakers()),
     };
     let subscription = Subscription::open(notifier.into_inner(), opening).await?;
-    let mut response = HttpResponse::Ok();
-    response
-        .content_type("text/event-stream")
-        .insert_header((
-            header::CACHE_CONTROL,
-            "private, no-cache, no-store, must-revalidate, max-age=0",
-        ))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .force_close();
-    if let Some(answer) = answer.and_then(|a| HeaderValue::from_str(&a).ok()) {
-        response.insert_header(("Last-Event-ID", answer));
-    }
-    let mut response = match presence {
-        Some((presence, subscriptions, _)) => response.streaming(Present {
-            stream: subscription,
-            leave: Some((presence, subscriptions)),
-        }),
-        None => response.streaming(subscription),
+    let body = Present {
+        stream: subscription,
+        leave: presence.map(|(presence, subscriptions, _)| (presence, subscriptions)),
     };
-    response.head_mut().no_chunking(true);
-    Ok(response)
+    Ok(event_stream(
+        "private, no-cache, no-store, must-revalidate, max-age=0",
+        answer.and_then(|a| HeaderValue::from_str(&a).ok()),
+        body,
+    ))
 }
 
-/// A stream that is listed by the subscriptions API while it is open.
+/// A stream, listed by the subscriptions API while it is open when the hub
+/// keeps presence (`leave`).
 struct Present {
     stream: Subscription,
     leave: Option<(Presence, Vec<PresentSubscription>)>,
@@ -544,12 +524,8 @@ async fn subscriptions(
                 key: path.to_owned(),
             }));
         };
-        let mut document = one.document(true);
+        let mut document = one.linked_document(true);
         if let Some(object) = document.as_object_mut() {
-            object.insert(
-                "@context".to_owned(),
-                serde_json::json!("https://mercure.rocks/"),
-            );
             object.insert("lastEventID".to_owned(), serde_json::json!(last_event_id));
         }
         document

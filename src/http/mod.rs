@@ -14,6 +14,7 @@ mod methods;
 mod notifications;
 mod openapi;
 mod operations;
+mod page;
 mod publish_rate;
 mod request_body;
 mod request_log;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::error::ApiError;
 use crate::lock::lock;
 use std::time::Instant;
 
@@ -49,10 +50,18 @@ impl PublishRate {
         }
     }
 
-    /// Takes one notification's place for `subject`, or says how long until
-    /// there is one.
-    pub fn admit(&self, subject: &str) -> Result<(), Duration> {
+    /// Takes one place for `subject`, or refuses with a `429` saying it has
+    /// published as many `what` (notifications, updates) as it may.
+    pub fn admit(&self, subject: &str, what: &str) -> Result<(), ApiError> {
         self.admit_at(subject, Instant::now())
+            .map_err(|wait| ApiError::TooManyRequests {
+                message: format!(
+                    "this token has published as many {what} as it may this minute \
+                     (MAX_PUBLISH_PER_MINUTE); retry later"
+                ),
+                retry_after_secs: u32::try_from(wait.as_millis().div_ceil(1000).max(1))
+                    .unwrap_or(u32::MAX),
+            })
     }
 
     fn admit_at(&self, subject: &str, now: Instant) -> Result<(), Duration> {

@@ -1,9 +1,12 @@
 //! `GET /api/sse/stream` (also `/events`): the event stream of one client.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures_util::Stream;
 
 use super::auth::StreamCaller;
 use super::error::ApiError;
@@ -100,17 +103,32 @@ pub async fn stream(
         local: Some(notifier.local_wakers()),
     };
     let subscription = Subscription::open(notifier.into_inner(), opening).await?;
-    let mut response = HttpResponse::Ok()
+    Ok(event_stream("no-cache", None, subscription))
+}
+
+/// The response carrying an event stream, Herald's or the Mercure hub's:
+/// `body` with this `Cache-Control` and, if any, a `Last-Event-ID` naming
+/// where it goes on from.
+pub(super) fn event_stream(
+    cache_control: &'static str,
+    last_event_id: Option<HeaderValue>,
+    body: impl Stream<Item = Result<Bytes, Infallible>> + 'static,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response
         .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header(("X-Accel-Buffering", "no"))
         // Over HTTP/1.1 the stream ends only when the connection does: its
         // end is the connection's close, so every write goes out as it is,
         // without chunked framing around it.
-        .force_close()
-        .streaming(subscription);
+        .force_close();
+    if let Some(id) = last_event_id {
+        response.insert_header((LAST_EVENT_ID, id));
+    }
+    let mut response = response.streaming(body);
     response.head_mut().no_chunking(true);
-    Ok(response)
+    response
 }
 
 /// A stream that cannot be admitted: the client may retry later, or close

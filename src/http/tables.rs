@@ -11,13 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::error::{BadRequest, NotFound, ServiceUnavailable, Unauthorized};
-use super::limits::{DEFAULT_PAGE, MAX_PAGE};
+use super::page::{self, LAST_EVENT_ID_HEADER};
 use crate::db::Reader;
 use crate::db::live_tables::snapshot::{PageRequest, Row};
 use crate::domain::topic_segment;
-
-/// Response header twin of `last_event_id`.
-const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
 
 /// Read as text and checked by hand, so that a bad value gets an error of
 /// its own rather than a generic one.
@@ -84,19 +81,7 @@ pub async fn list(
     table: web::Path<String>,
     query: web::Query<TableQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            })?,
-    };
+    let limit = page::limit(query.limit.as_deref())?;
     let scope = query
         .scope
         .as_deref()

@@ -13,7 +13,7 @@ use super::error::{
     ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
 use super::json_body::JsonObject;
-use super::limits::{DEFAULT_PAGE, MAX_PAGE};
+use super::page::{self, LAST_EVENT_ID_HEADER};
 use crate::db::writer::Writer;
 use crate::db::{self, Reader, user_writes};
 use crate::domain::{IfMatch, NewUser, User, UserId, UserPatch};
@@ -44,9 +44,6 @@ struct UserPage {
     last_event_id: i64,
 }
 
-/// Response header twin of `last_event_id`.
-const LAST_EVENT_ID_HEADER: &str = "Herald-Last-Event-Id";
-
 #[utoipa::path(
     get,
     path = "/api/v1/users",
@@ -70,19 +67,7 @@ pub async fn list(
     db: web::Data<Reader>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            })?,
-    };
+    let limit = page::limit(query.limit.as_deref())?;
     let after = match query.cursor.as_deref() {
         None => None,
         Some(raw) => Some(UserId::parse(raw).map_err(|_| {

@@ -215,7 +215,8 @@ impl Feed {
         true
     }
 
-    /// Releases gathered events, sends keep-alive ticks, until `closing`.
+    /// Releases gathered events, sends keep-alive ticks, until `closing`;
+    /// then ends every stream.
     pub async fn run(&self, keep_alive: Duration, closing: CancellationToken) {
         let mut ticks = tokio::time::interval_at(Instant::now() + keep_alive, keep_alive);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -182,10 +182,10 @@ impl Subscription {
                     (feed.cursor_at(position.id), phase)
                 }
             }
+            // Only Herald's streams start so: the hub never opens one with
+            // a resume point it could not read.
             Start::Unreadable => {
-                if !filter.is_mercure() {
-                    prelude.push(reset(&notifier, ResetReason::Invalid, delivered));
-                }
+                prelude.push(reset(&notifier, ResetReason::Invalid, delivered));
                 (feed.cursor_at(delivered), Phase::Live)
             }
         };

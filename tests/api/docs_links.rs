@@ -8,6 +8,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
+use crate::helpers::files_under;
+
 /// The documents whose links are checked, from the repository's root; each
 /// must exist. `docs/` (every `.md` in it, at any depth), the client
 /// package's and `patches/`'s own READMEs are added by [`documents`].
@@ -107,10 +109,11 @@ fn anchors_are_made_as_github_makes_them() {
 /// crates patched there: they are upstream's), relative to `root`.
 fn documents(root: &Path) -> Vec<PathBuf> {
     let mut documents: Vec<PathBuf> = DOCUMENTS.iter().map(PathBuf::from).collect();
-    let mut docs = Vec::new();
-    markdown_under(root, Path::new("docs"), &mut docs);
+    let docs: Vec<PathBuf> = files_under(&root.join("docs"), "md")
+        .iter()
+        .map(|file| file.strip_prefix(root).unwrap_or(file).to_path_buf())
+        .collect();
     assert!(!docs.is_empty(), "no .md files under docs/");
-    docs.sort();
     documents.extend(docs);
     for dir in ["clients/js", "patches"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
@@ -127,20 +130,6 @@ fn documents(root: &Path) -> Vec<PathBuf> {
         documents.extend(readmes);
     }
     documents
-}
-
-fn markdown_under(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let relative = dir.join(entry.file_name());
-        if entry.path().is_dir() {
-            markdown_under(root, &relative, found);
-        } else if relative.extension().is_some_and(|e| e == "md") {
-            found.push(relative);
-        }
-    }
 }
 
 /// Checks the links of `documents` (relative to `root`): how many relative

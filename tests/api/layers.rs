@@ -4,24 +4,9 @@
 //! breaks it fails here rather than in review.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Every `.rs` file under `dir`.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(sources(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files
-}
+use crate::helpers::files_under;
 
 /// The module path of a file under `src/` (`["db", "writer"]`).
 fn module_of(src: &Path, file: &Path) -> Vec<String> {
@@ -52,7 +37,7 @@ fn names_after<'a>(code: &'a str, prefix: &str) -> impl Iterator<Item = &'a str>
 fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in sources(&src) {
+    for file in files_under(&src, "rs") {
         let module = module_of(&src, &file);
         let Some(top) = module.first().filter(|t| *t != "main" && *t != "lib") else {
             continue;

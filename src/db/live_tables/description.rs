@@ -237,6 +237,17 @@ impl LiveTable {
             .filter(|c| !self.hidden.iter().any(|h| h.as_str() == c.name))
     }
 
+    /// The columns as the triggers' guard compares them with the
+    /// catalog's: `name type`, in order, the types as each database's
+    /// catalog writes them.
+    pub fn signature(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.sql_type))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// How the columns are today against how the triggers know them:
     /// whether `shape` still has exactly these columns.
     pub fn matches(&self, shape: &Shape) -> bool {

@@ -39,6 +39,12 @@ impl std::fmt::Display for Identifier {
     }
 }
 
+/// `text` as an SQL string literal, in both databases: for the names and
+/// messages the generated SQL carries.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,17 @@ pub enum Change<T> {
 }
 
 impl<T: Clone> Change<T> {
+    /// The change a command line asks for: a value given sets it (the
+    /// command line lets no value be given with its clearing flag),
+    /// `clear` clears it, neither keeps it.
+    pub fn asked(value: Option<T>, clear: bool) -> Self {
+        match (value, clear) {
+            (Some(value), _) => Self::Set(value),
+            (None, true) => Self::Clear,
+            (None, false) => Self::Keep,
+        }
+    }
+
     fn applied_to(&self, current: Option<T>) -> Option<T> {
         match self {
             Self::Keep => current,
@@ -239,7 +250,7 @@ pub async fn confirm_columns(
     Ok(())
 }
 
-/// The watched table `name`, as installed.
-pub async fn find(conn: &impl ConnectionTrait, name: &str) -> Result<Option<LiveTable>, DbErr> {
-    registry::find(conn, name).await
+/// Whether the table `name` is watched.
+pub async fn is_watched(conn: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
+    registry::is_watched(conn, name).await
 }

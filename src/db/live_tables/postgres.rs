@@ -10,27 +10,33 @@
 //! added later would otherwise be missing from every event.
 
 use super::description::{KeyKind, LiveTable};
+use super::identifier::{Identifier, literal};
 use super::shape::Column;
 
 /// The trigger function's name.
-fn function(t: &LiveTable) -> String {
-    format!("\"herald_watch_{}\"", t.table)
+fn function(table: &Identifier) -> String {
+    format!("\"herald_watch_{table}\"")
 }
 
-/// `text` as an SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// The table's columns as its trigger checks them: names and types, in
-/// order, as `format_type` writes them.
-fn signature(t: &LiveTable) -> String {
-    t.columns
-        .iter()
-        .map(|c| format!("{} {}", c.name, c.sql_type))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+/// The triggers on a live table: name, when it fires, what it sees.
+const TRIGGERS: [(&str, &str, &str); 4] = [
+    (
+        "herald_watch_insert",
+        "AFTER INSERT",
+        "REFERENCING NEW TABLE AS herald_new",
+    ),
+    (
+        "herald_watch_update",
+        "AFTER UPDATE",
+        "REFERENCING OLD TABLE AS herald_old NEW TABLE AS herald_new",
+    ),
+    (
+        "herald_watch_delete",
+        "AFTER DELETE",
+        "REFERENCING OLD TABLE AS herald_old",
+    ),
+    ("herald_watch_truncate", "BEFORE TRUNCATE", ""),
+];
 
 /// The row `r`'s key as text.
 pub fn key_text(t: &LiveTable, r: &str) -> String {
@@ -52,14 +58,20 @@ pub fn topic(t: &LiveTable, r: &str) -> String {
         KeyKind::Integer | KeyKind::Uuid => key_text(t, r),
         KeyKind::Text => segment(&key_text(t, r)),
     };
-    match &t.scope {
+    match scope_text(t, r) {
         Some(scope) => format!(
             "{} || ({}) || '/' || ({key})",
             literal(&format!("{}/", t.table)),
-            segment(&format!("{r}.{}::text", scope.quoted()))
+            segment(&scope)
         ),
         None => format!("{} || ({key})", literal(&format!("{}/", t.table))),
     }
+}
+
+/// The row `r`'s scope as text, as its topic has it; `None` unscoped.
+pub fn scope_text(t: &LiveTable, r: &str) -> Option<String> {
+    let scope = t.scope.as_ref()?;
+    Some(format!("{r}.{}::text", scope.quoted()))
 }
 
 /// `"name":<value as JSON>` of one column of `r`.
@@ -234,39 +246,22 @@ BEGIN
     RETURN NULL;
 END
 $herald$",
-        function = function(t),
+        function = function(&t.table),
         truncate = literal(&format!(
             "TRUNCATE {name} is refused: {name} is watched, and DELETE FROM {name} makes a row_deleted event for each row"
         )),
         name_literal = literal(name),
-        signature = literal(&signature(t)),
+        signature = literal(&t.signature()),
         changed = literal(&format!(
             "{name} has changed (its name or its columns) since herald watch made its triggers: run `herald watch {name}` again"
         )),
     );
     let mut statements = vec![body];
-    for (trigger, when, referencing) in [
-        (
-            "herald_watch_insert",
-            "AFTER INSERT",
-            "REFERENCING NEW TABLE AS herald_new",
-        ),
-        (
-            "herald_watch_update",
-            "AFTER UPDATE",
-            "REFERENCING OLD TABLE AS herald_old NEW TABLE AS herald_new",
-        ),
-        (
-            "herald_watch_delete",
-            "AFTER DELETE",
-            "REFERENCING OLD TABLE AS herald_old",
-        ),
-        ("herald_watch_truncate", "BEFORE TRUNCATE", ""),
-    ] {
+    for (trigger, when, referencing) in TRIGGERS {
         statements.push(format!(
             "CREATE OR REPLACE TRIGGER {trigger} {when} ON {table} {referencing} \
              FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-            function(t)
+            function(&t.table)
         ));
     }
     statements
@@ -274,25 +269,18 @@ $herald$",
 
 /// The statements that stop `table` being live; its events stay in the
 /// log. Nothing fails if its table is gone already.
-pub fn uninstall(table: &super::identifier::Identifier) -> Vec<String> {
+pub fn uninstall(table: &Identifier) -> Vec<String> {
     let quoted = table.quoted();
-    let mut statements: Vec<String> = [
-        "herald_watch_insert",
-        "herald_watch_update",
-        "herald_watch_delete",
-        "herald_watch_truncate",
-    ]
-    .iter()
-    .map(|trigger| {
+    let mut statements: Vec<String> = TRIGGERS
+        .iter()
+        .map(|(trigger, _, _)| {
         format!(
             "DO $herald$ BEGIN IF to_regclass({}) IS NOT NULL THEN DROP TRIGGER IF EXISTS {trigger} ON {quoted}; END IF; END $herald$",
             literal(&quoted)
         )
     })
     .collect();
-    statements.push(format!(
-        "DROP FUNCTION IF EXISTS \"herald_watch_{table}\"()"
-    ));
+    statements.push(format!("DROP FUNCTION IF EXISTS {}()", function(table)));
     statements
 }
 

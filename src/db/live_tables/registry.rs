@@ -18,7 +18,7 @@ fn broken(what: &str, problem: impl std::fmt::Display) -> DbErr {
     ))
 }
 
-fn live_table(row: &QueryResult) -> Result<(LiveTable, Option<i64>), DbErr> {
+fn live_table(row: &QueryResult) -> Result<LiveTable, DbErr> {
     let name = |column: &str| -> Result<Identifier, DbErr> {
         let raw: String = row.try_get("", column)?;
         Identifier::parse(&raw).map_err(|problem| broken(column, problem))
@@ -49,7 +49,7 @@ fn live_table(row: &QueryResult) -> Result<(LiveTable, Option<i64>), DbErr> {
     for column in &table.columns {
         Identifier::parse(&column.name).map_err(|e| broken("columns", e))?;
     }
-    Ok((table, row.try_get("", "schema_version")?))
+    Ok(table)
 }
 
 /// Every watched table, by name.
@@ -58,7 +58,7 @@ pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<LiveTable>, DbErr> {
     conn.query_all_raw(statement(conn, &sql, vec![]))
         .await?
         .iter()
-        .map(|row| live_table(row).map(|(table, _)| table))
+        .map(live_table)
         .collect()
 }
 
@@ -67,8 +67,17 @@ pub async fn find(conn: &impl ConnectionTrait, name: &str) -> Result<Option<Live
     let sql = format!("SELECT {COLUMNS} FROM herald_watched_tables WHERE table_name = $1");
     conn.query_one_raw(statement(conn, &sql, vec![name.into()]))
         .await?
-        .map(|row| live_table(&row).map(|(table, _)| table))
+        .map(|row| live_table(&row))
         .transpose()
+}
+
+/// Whether `name` is watched, without reading how.
+pub async fn is_watched(conn: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
+    let sql = "SELECT 1 AS watched FROM herald_watched_tables WHERE table_name = $1";
+    Ok(conn
+        .query_one_raw(statement(conn, sql, vec![name.into()]))
+        .await?
+        .is_some())
 }
 
 /// Records `table` as watched, as its triggers now are.

@@ -4,13 +4,13 @@
 //! only the rows whose topics a token grants.
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
-    Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, Value,
 };
 
 use super::description::{KeyKind, LiveTable};
 use super::{postgres, registry, sqlite};
 use crate::db::event_log;
+use crate::db::statement::begin_snapshot;
 use crate::domain::topic_segment;
 use crate::domain::{TopicFilter, TopicPattern};
 
@@ -164,14 +164,13 @@ fn select(table: &LiveTable, backend: DbBackend) -> Query {
     }
 }
 
-/// The scope column of `t` as text, for comparing.
+/// The scope column of `t` as text, as the triggers write it into topics.
 fn scope_text(table: &LiveTable, backend: DbBackend) -> Option<String> {
-    let scope = table.scope.as_ref()?.quoted();
-    Some(if is_postgres(backend) {
-        format!("t.{scope}::text")
+    if is_postgres(backend) {
+        postgres::scope_text(table, "t")
     } else {
-        format!("CAST(t.{scope} AS TEXT)")
-    })
+        sqlite::scope_text(table, "t")
+    }
 }
 
 fn key_text(table: &LiveTable, backend: DbBackend) -> String {
@@ -182,14 +181,11 @@ fn key_text(table: &LiveTable, backend: DbBackend) -> String {
     }
 }
 
-/// `AND <scope> = value`, or `IS NULL`.
-fn scope_is(query: &mut Query, scope: &str, value: Option<&str>) {
+/// `<scope> = value`, or `<scope> IS NULL`.
+fn scope_is(query: &mut Query, scope: &str, value: Option<&str>) -> String {
     match value {
-        Some(value) => {
-            let param = query.param(value.to_owned());
-            query.sql.push_str(&format!(" AND {scope} = {param}"));
-        }
-        None => query.sql.push_str(&format!(" AND {scope} IS NULL")),
+        Some(value) => format!("{scope} = {}", query.param(value.to_owned())),
+        None => format!("{scope} IS NULL"),
     }
 }
 
@@ -206,10 +202,7 @@ fn restrict(query: &mut Query, table: &LiveTable, filter: &TopicFilter) -> bool 
     for row in rows {
         let mut all = vec!["true".to_owned()];
         if let (Some(scope), Some(value)) = (scope_text(table, query.backend), &row.scope) {
-            match value {
-                Some(value) => all.push(format!("{scope} = {}", query.param(value.clone()))),
-                None => all.push(format!("{scope} IS NULL")),
-            }
+            all.push(scope_is(query, &scope, value.as_deref()));
         }
         if let Some(key) = &row.key {
             let key_text = key_text(table, query.backend);
@@ -263,15 +256,6 @@ fn rows_of(results: Vec<sea_orm::QueryResult>, filter: &TopicFilter) -> Result<V
     Ok(rows)
 }
 
-/// A transaction that reads one snapshot: the registry, the rows, the
-/// newest event id. SQLite reads one snapshot per transaction anyway;
-/// PostgreSQL's default takes one per statement.
-async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let isolation =
-        is_postgres(db.get_database_backend()).then_some(IsolationLevel::RepeatableRead);
-    db.begin_with_config(isolation, None).await
-}
-
 /// A page of `table`'s rows in key order, those `filter` grants.
 pub async fn page(
     db: &DatabaseConnection,
@@ -279,7 +263,7 @@ pub async fn page(
     filter: &TopicFilter,
     request: &PageRequest,
 ) -> Result<Found<Page>, DbErr> {
-    let txn = snapshot(db).await?;
+    let txn = begin_snapshot(db).await?;
     let found = read_page(&txn, table, filter, request).await?;
     txn.commit().await?;
     Ok(found)
@@ -300,7 +284,8 @@ async fn read_page(
         let Some(scope) = scope_text(&live, query.backend) else {
             return Ok(Found::NotScoped);
         };
-        scope_is(&mut query, &scope, value.as_deref());
+        let condition = scope_is(&mut query, &scope, value.as_deref());
+        query.sql.push_str(&format!(" AND {condition}"));
     }
     if let Some(after) = &request.after {
         match key_is(&mut query, &live, after, ">") {
@@ -342,7 +327,7 @@ pub async fn row(
     key: &str,
     filter: &TopicFilter,
 ) -> Result<Found<(Row, i64)>, DbErr> {
-    let txn = snapshot(db).await?;
+    let txn = begin_snapshot(db).await?;
     let found = read_row(&txn, table, key, filter).await?;
     txn.commit().await?;
     Ok(found)

@@ -9,21 +9,12 @@
 //! it once after a schema change, not on every row.
 
 use super::description::{KeyKind, LiveTable};
-use super::postgres::literal;
+use super::identifier::{Identifier, literal};
 use super::shape::Column;
 
 /// The triggers' names, one per statement kind.
-fn trigger(t: &LiveTable, kind: &str) -> String {
-    format!("\"herald_watch_{}_{kind}\"", t.table)
-}
-
-/// The columns as the guard compares them: `name type`, in order.
-fn signature(t: &LiveTable) -> String {
-    t.columns
-        .iter()
-        .map(|c| format!("{} {}", c.name, c.sql_type))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn trigger(table: &Identifier, kind: &str) -> String {
+    format!("\"herald_watch_{table}_{kind}\"")
 }
 
 /// The row `r`'s key as text. A UUID stored as 16 bytes (as sea-orm and
@@ -75,14 +66,20 @@ pub fn topic(t: &LiveTable, r: &str) -> String {
         KeyKind::Integer | KeyKind::Uuid => key_text(t, r),
         KeyKind::Text => segment(&key_text(t, r)),
     };
-    match &t.scope {
+    match scope_text(t, r) {
         Some(scope) => format!(
             "{} || ({}) || '/' || ({key})",
             literal(&format!("{}/", t.table)),
-            segment(&format!("CAST({r}.{} AS TEXT)", scope.quoted()))
+            segment(&scope)
         ),
         None => format!("{} || ({key})", literal(&format!("{}/", t.table))),
     }
+}
+
+/// The row `r`'s scope as text, as its topic has it; `None` unscoped.
+pub fn scope_text(t: &LiveTable, r: &str) -> Option<String> {
+    let scope = t.scope.as_ref()?;
+    Some(format!("CAST({r}.{} AS TEXT)", scope.quoted()))
 }
 
 /// One column's value as `json_object` takes it: a BLOB (which it refuses)
@@ -155,7 +152,7 @@ fn guard(t: &LiveTable) -> String {
             "{name} has changed (its name or its columns) since herald watch made its triggers: run `herald watch {name}` again"
         )),
         name_literal = literal(name),
-        signature = literal(&signature(t)),
+        signature = literal(&t.signature()),
     )
 }
 
@@ -196,12 +193,12 @@ pub fn install(t: &LiveTable) -> Vec<String> {
     let mut statements = uninstall(&t.table);
     statements.push(format!(
         "CREATE TRIGGER {} AFTER INSERT ON {table}\nBEGIN\n    {guard}\n    {}\nEND",
-        trigger(t, "insert"),
+        trigger(&t.table, "insert"),
         append("row_created", &topic_new, &created, "")
     ));
     statements.push(format!(
         "CREATE TRIGGER {} AFTER UPDATE ON {table}\nBEGIN\n    {guard}\n    {}\n    {}\n    {}\nEND",
-        trigger(t, "update"),
+        trigger(&t.table, "update"),
         append(
             "row_updated",
             &topic_new,
@@ -215,7 +212,7 @@ pub fn install(t: &LiveTable) -> Vec<String> {
     ));
     statements.push(format!(
         "CREATE TRIGGER {} AFTER DELETE ON {table}\nBEGIN\n    {guard}\n    {}\nEND",
-        trigger(t, "delete"),
+        trigger(&t.table, "delete"),
         append("row_deleted", &topic_old, &deleted, "")
     ));
     statements
@@ -223,10 +220,10 @@ pub fn install(t: &LiveTable) -> Vec<String> {
 
 /// The statements that stop `table` being live; its events stay in the
 /// log.
-pub fn uninstall(table: &super::identifier::Identifier) -> Vec<String> {
+pub fn uninstall(table: &Identifier) -> Vec<String> {
     ["insert", "update", "delete"]
         .iter()
-        .map(|kind| format!("DROP TRIGGER IF EXISTS \"herald_watch_{table}_{kind}\""))
+        .map(|kind| format!("DROP TRIGGER IF EXISTS {}", trigger(table, kind)))
         .collect()
 }
 

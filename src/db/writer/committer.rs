@@ -62,6 +62,7 @@ impl Committer {
         self.health.failing().is_some()
     }
 
+    /// Closes the connection; the next batch opens another.
     pub async fn close(&mut self) {
         if let Some(connection) = self.connection.take() {
             let _ = connection.close().await;
@@ -111,12 +112,12 @@ impl Committer {
                 Attempt::Failed(error) if error.is_conflict() && conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                     tracing::warn!(%error, "the database failed a batch to break a conflict; it runs again");
-                    self.discard_connection().await;
+                    self.close().await;
                 }
                 Attempt::Failed(error) => break error,
             }
         };
-        self.discard_connection().await;
+        self.close().await;
         if jobs.is_empty() {
             tracing::warn!(error = %failure, "the database is not taking writes");
         } else {
@@ -155,12 +156,6 @@ impl Committer {
             None => self.config.open_writer().await?,
         };
         Ok(self.connection.insert(connection))
-    }
-
-    async fn discard_connection(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            let _ = connection.close().await;
-        }
     }
 }
 

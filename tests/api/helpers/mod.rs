@@ -1,6 +1,6 @@
 //! What the integration tests share, by what it helps with: databases
 //! (and their shells), a running app and its HTTP API, event streams,
-//! tokens, raw connections, and staging faults.
+//! tokens, raw connections, staging faults, and the repository's files.
 
 mod app;
 mod auth;
@@ -9,6 +9,7 @@ mod faults;
 mod raw;
 mod sse;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use app::*;
@@ -39,4 +40,26 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Every file under `dir`, at any depth, whose extension is `extension`
+/// (without the dot), sorted; none where `dir` cannot be read.
+pub fn files_under(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, extension, found);
+            } else if path.extension().is_some_and(|e| e == extension) {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, extension, &mut found);
+    found.sort();
+    found
 }
