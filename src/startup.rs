@@ -222,6 +222,10 @@ fn start_background_tasks(
 ) -> Option<Arc<ListenerState>> {
     let (keep_alive, feed) = (settings.sse_keep_alive, notifier.clone());
     tasks.supervise("feed", move |stop| feed.clone().run_feed(keep_alive, stop));
+    // The feed's run ends the streams when it sees the stop; a feed down
+    // between restarts then would leave them open for the whole grace.
+    let streams = notifier.clone();
+    tasks.on_stop(move || streams.close_streams());
     let relay = notifier.clone();
     tasks.supervise("relay", move |stop| run_relay(relay.clone(), stop));
     let (pruner, pool, retention) = (writer.clone(), db.clone(), settings.event_retention);

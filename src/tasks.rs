@@ -182,6 +182,16 @@ impl Tasks {
         });
     }
 
+    /// Runs `f` once the stop token is cancelled, whatever state the
+    /// supervised tasks are in then (one may be down, waiting to restart).
+    pub fn on_stop(&self, f: impl FnOnce() + Send + 'static) {
+        let stop = self.stop.clone();
+        self.tracker.spawn(async move {
+            stop.cancelled().await;
+            f();
+        });
+    }
+
     /// Waits for every task to end, once the stop token is cancelled.
     pub async fn stopped(&self) {
         self.tracker.close();

@@ -107,14 +107,19 @@ impl SseNotifier {
     }
 
     /// Releases gathered events and sends keep-alives until `shutdown`,
-    /// then ends every open stream (clients reconnect with
-    /// `Last-Event-ID`, elsewhere or later).
+    /// then ends every open stream (see [`Self::close_streams`]).
     pub async fn run_feed(
         self: Arc<Self>,
         keep_alive: std::time::Duration,
         shutdown: CancellationToken,
     ) {
         self.feed.run(keep_alive, shutdown).await;
+    }
+
+    /// Ends every open stream (clients reconnect with `Last-Event-ID`,
+    /// elsewhere or later).
+    pub fn close_streams(&self) {
+        self.feed.close();
     }
 
     /// Watches the number of open streams.

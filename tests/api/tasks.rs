@@ -2,10 +2,10 @@
 //! reported by `/readyz`, counted and restarted, and what was committed
 //! meanwhile is still delivered.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    Backend, PROMPTLY, TestResult, json_body, metric, on_both_databases, spawn_app,
+    Backend, PROMPTLY, TestResult, json_body, metric, on_both_databases, spawn_app, spawn_app_with,
 };
 use crate::logs;
 
@@ -62,5 +62,33 @@ async fn a_stopped_relay_is_reported_and_restarted(backend: Backend) -> TestResu
     other.create_user("grace").await;
     assert_eq!(stream.expect_ids(1).await, [2]);
     assert!(!app.tasks.abort("no-such-task"));
+    Ok(())
+}
+
+/// Open streams end at shutdown even while the feed, whose run ends them
+/// when it sees the stop, is down waiting to restart: they would otherwise
+/// hold the shutdown for its whole grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_end_at_shutdown_while_the_feed_is_down() -> TestResult {
+    let app = spawn_app_with(&Backend::Sqlite, &[("SHUTDOWN_GRACE_SECS", "60")]).await;
+    let mut stream = app.subscribe("", &[]).await;
+    app.tasks.set_first_backoff(Duration::from_secs(600));
+    let mut down = app.tasks.health().watch();
+    assert!(app.tasks.abort("feed"), "the feed was not running");
+    tokio::time::timeout(PROMPTLY, down.wait_for(|d| d.contains_key("feed"))).await??;
+
+    let started = Instant::now();
+    let stopping = tokio::spawn(app.shut_down());
+    let ended = tokio::time::timeout(PROMPTLY, async {
+        while stream.next_frame().await.is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream was still open after {PROMPTLY:?}"
+    );
+    stopping.await?;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "the shutdown took {took:?}");
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! `users` append their events, as they do for Herald's own writes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, join_all};
@@ -12,10 +13,12 @@ use herald::db::event_log::LoggedEvent;
 use herald::db::writer::joined::RowOutcomes;
 use herald::db::writer::{Change, Joined, JoinedRow, Writer};
 use herald::db::{self, Announce, DatabaseConfig, Error};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use tokio::sync::{Semaphore, watch};
 
-use crate::helpers::{Backend, PROMPTLY, TestDatabase, TestResult, eventually, on_both_databases};
+use crate::helpers::{
+    Backend, PROMPTLY, TestDatabase, TestResult, eventually, on_both_databases, postgres_or_skip,
+};
 
 on_both_databases!(
     writes_queued_while_a_batch_commits_commit_together,
@@ -59,7 +62,7 @@ struct Setup {
     writer: Writer,
     heard: Arc<Heard>,
     backend: DbBackend,
-    _database: Arc<TestDatabase>,
+    database: Arc<TestDatabase>,
 }
 
 async fn set_up(backend: &Backend) -> Setup {
@@ -75,7 +78,7 @@ async fn set_up(backend: &Backend) -> Setup {
         writer,
         heard: Arc::default(),
         backend,
-        _database: database,
+        database,
     }
 }
 
@@ -408,5 +411,85 @@ async fn a_write_that_panics_fails_its_batch_only(backend: Backend) -> TestResul
         write.await?;
     }
     assert_eq!(setup.heard.ids(1).await, vec![1], "the writer lives on");
+    Ok(())
+}
+
+/// PostgreSQL breaks a deadlock by failing one of its transactions and says
+/// to run it again (40P01): when the writer's batch is the one failed, in a
+/// write's own statement, the batch runs again rather than answering `503`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_failed_to_break_a_deadlock_runs_again() -> TestResult {
+    let Some(backend) = postgres_or_skip() else {
+        return Ok(());
+    };
+    let setup = set_up(&backend).await;
+    let other = sea_orm::Database::connect(setup.database.url.as_str()).await?;
+    other
+        .execute_unprepared(
+            "CREATE TABLE deadlock_rows (id int PRIMARY KEY); INSERT INTO deadlock_rows VALUES (1), (2)",
+        )
+        .await?;
+    let other = other.begin().await?;
+    // The writer's session notices the deadlock first, and is the one failed.
+    other
+        .execute_unprepared("SET LOCAL deadlock_timeout = '30s'")
+        .await?;
+    other
+        .execute_unprepared("SELECT id FROM deadlock_rows WHERE id = 2 FOR UPDATE")
+        .await?;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let write = {
+        let (writer, heard, runs) = (setup.writer.clone(), setup.heard.clone(), runs.clone());
+        tokio::spawn(async move {
+            writer
+                .write(heard, move |txn, _| {
+                    let runs = runs.clone();
+                    Box::pin(async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        txn.execute_unprepared(
+                            "SELECT id FROM deadlock_rows WHERE id = 1 FOR UPDATE",
+                        )
+                        .await?;
+                        txn.execute_unprepared(
+                            "SELECT id FROM deadlock_rows WHERE id = 2 FOR UPDATE",
+                        )
+                        .await?;
+                        Ok(Change::Nothing(()))
+                    })
+                })
+                .await
+        })
+    };
+    eventually(
+        "the write waits for the row the other transaction holds",
+        || {
+            let other = &other;
+            async move {
+                let waiting = other
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT count(*) AS waiting FROM pg_locks WHERE NOT granted",
+                    ))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|row| row.try_get::<i64>("", "waiting").ok());
+                waiting == Some(1)
+            }
+        },
+    )
+    .await;
+    other
+        .execute_unprepared("SELECT id FROM deadlock_rows WHERE id = 1 FOR UPDATE")
+        .await?;
+    other.commit().await?;
+    tokio::time::timeout(PROMPTLY, write)
+        .await??
+        .map_err(|e| format!("the write failed: {e}"))?;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the write ran again after the deadlock"
+    );
     Ok(())
 }

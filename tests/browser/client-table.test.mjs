@@ -107,6 +107,9 @@ for (const db of databases) {
             resets += 1;
             watch.poke();
           });
+          // The refetch may find the table watched but still empty: the row
+          // then arrives as a change after the reset.
+          orders.on('change', () => watch.poke());
           await orders.ready;
           await herald.stop();
           await herald.wipeDatabase();

@@ -31,11 +31,30 @@ pub(super) enum Attempt {
     /// the environment (the database away, the disk full), or the batch as
     /// a whole going wrong.
     Failed(Error),
+    /// The database failed the batch to break a deadlock or a serialization
+    /// conflict, wherever in it that happened: running it again is what
+    /// PostgreSQL says to do.
+    Conflict(Error),
+}
+
+impl Attempt {
+    /// The batch failed with `error`. `conflict` is read from the
+    /// database's own answer, which a replica of a write's error (the
+    /// write keeps the original for its caller) no longer carries.
+    fn failed(error: Error, conflict: bool) -> Self {
+        if conflict {
+            Self::Conflict(error)
+        } else {
+            Self::Failed(error)
+        }
+    }
 }
 
 impl From<DbErr> for Attempt {
     fn from(error: DbErr) -> Self {
-        Self::Failed(Error::from(error))
+        let error = Error::from(error);
+        let conflict = error.is_conflict();
+        Self::failed(error, conflict)
     }
 }
 
@@ -96,7 +115,7 @@ async fn run(
             Staged::Joined(_) | Staged::Nothing => {}
             Staged::Failed => match job.pending.error() {
                 Some(error) if error.is_environmental() => {
-                    return Err(Attempt::Failed(error.replicate()));
+                    return Err(Attempt::failed(error.replicate(), error.is_conflict()));
                 }
                 // Refused before changing anything, or a statement of
                 // its own failed: only the database can tell whether
@@ -116,7 +135,8 @@ async fn run(
             Err(error) => {
                 let error = Error::from(error);
                 if error.is_environmental() {
-                    return Err(Attempt::Failed(error));
+                    let conflict = error.is_conflict();
+                    return Err(Attempt::failed(error, conflict));
                 }
                 rollback(txn).await?;
                 return Err(Attempt::OneByOne);

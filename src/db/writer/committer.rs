@@ -109,12 +109,12 @@ impl Committer {
                     ))));
                 }
                 Attempt::OneByOne => together = false,
-                Attempt::Failed(error) if error.is_conflict() && conflicts < CONFLICT_RETRIES => {
+                Attempt::Conflict(error) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                     tracing::warn!(%error, "the database failed a batch to break a conflict; it runs again");
                     self.close().await;
                 }
-                Attempt::Failed(error) => break error,
+                Attempt::Failed(error) | Attempt::Conflict(error) => break error,
             }
         };
         self.close().await;

@@ -143,7 +143,14 @@ async fn take_batches(mut committer: Committer, mut queue: mpsc::Receiver<Job>) 
             None
         };
         let received = match (open, wait) {
-            (false, _) => 0,
+            // Every writer is gone: the busy writes left are tried at the
+            // same pace as before, not back to back.
+            (false, _) => {
+                if !again.is_empty() {
+                    tokio::time::sleep(BUSY_AGAIN_AFTER).await;
+                }
+                0
+            }
             (true, None) => queue.recv_many(&mut jobs, MAX_BATCH).await,
             // Nobody wrote for a while: the writes to try again go, or an
             // empty batch finds out whether writes would succeed again.
